@@ -1,0 +1,56 @@
+# cheiron's two entry points are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+# Use the machine's Python: uv must never try to download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= python3
+RUN := $(UV) run --frozen --no-sync
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap sync controlplane lint typecheck unit integration test demo crds clean
+
+help:
+	@echo "make demo          run cheiron on a local control plane"
+	@echo "make test          install everything, lint, type-check and run all tests"
+	@echo "make controlplane  build etcd/kube-apiserver/kube-controller-manager (cached)"
+	@echo "make lint | typecheck | unit | integration"
+
+$(UV):
+	bash hack/bootstrap.sh $(UV_VERSION)
+
+# .venv/.synced tracks uv.lock so an unchanged lock costs nothing on the next run.
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen
+	touch $@
+
+bootstrap: $(UV)
+sync: .venv/.synced
+
+controlplane:
+	bash hack/controlplane/ensure-go.sh bash hack/controlplane/build.sh
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: sync
+	$(RUN) mypy --strict cheiron
+
+unit: sync
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+integration: sync controlplane
+	$(RUN) pytest tests/integration $(PYTEST_ARGS)
+
+test: sync controlplane lint typecheck
+	$(RUN) pytest tests $(PYTEST_ARGS)
+
+demo: sync controlplane
+	$(RUN) bash hack/demo.sh
+
+clean:
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,92 @@
+"""The `cheiron` command line: parses arguments and hands off to the subcommand's module."""
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from cheiron import __version__
+from cheiron.devcluster import (
+    ETCD_VERSION,
+    KUBERNETES_VERSION,
+    ControlPlane,
+    ControlPlaneError,
+    default_bin_dir,
+)
+
+
+def _cmd_version(_: argparse.Namespace) -> int:
+    print(f"cheiron {__version__} (control plane {KUBERNETES_VERSION}, etcd {ETCD_VERSION})")
+    return 0
+
+
+def _cmd_dev_cluster(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # Installed before start so that a Ctrl-C during start-up still cleans up.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    kubeconfig: Path = args.kubeconfig
+    plane = ControlPlane(bin_dir=args.bin_dir)
+    try:
+        plane.start()
+        plane.write_kubeconfig(kubeconfig)
+        print(f"READY {kubeconfig}", flush=True)
+        while not stop.wait(1.0):
+            if dead := plane.alive():
+                print(f"dev-cluster: {', '.join(dead)} exited", file=sys.stderr)
+                return 1
+        return 0
+    except ControlPlaneError as e:
+        print(f"dev-cluster: {e}", file=sys.stderr)
+        return 1
+    finally:
+        plane.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (exposed for --help tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="cheiron",
+        description="Delivers container-registry credentials to every workload that needs them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    version = sub.add_parser("version", help="print cheiron's version")
+    version.set_defaults(func=_cmd_version)
+
+    dev = sub.add_parser(
+        "dev-cluster",
+        help="run a local control plane (etcd, kube-apiserver, kube-controller-manager)",
+        description=(
+            "Start etcd, kube-apiserver and kube-controller-manager on free loopback ports, "
+            "write an admin kubeconfig, print 'READY <path>' and run until SIGINT or SIGTERM, "
+            "then stop everything and remove the temporary directory."
+        ),
+    )
+    dev.add_argument("--kubeconfig", type=Path, required=True, help="where to write the kubeconfig")
+    dev.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=default_bin_dir(),
+        help="folder with the binaries (default: the build cache, %(default)s)",
+    )
+    dev.set_defaults(func=_cmd_dev_cluster)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cheiron` console script."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

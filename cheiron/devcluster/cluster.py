@@ -1,0 +1,355 @@
+"""Starts and stops etcd, kube-apiserver and kube-controller-manager on free loopback ports.
+
+Used by `cheiron dev-cluster`, `make demo` and the integration-test fixture, so that all three
+run exactly the same control plane.
+"""
+
+import base64
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from cheiron.devcluster.pki import ControlPlanePKI, make_control_plane_pki
+from cheiron.devcluster.versions import BINARIES, default_bin_dir
+
+# Enough for new namespaces to get their ServiceAccount, to finish deleting, for owner
+# references to be collected, and for Deployments to produce Pods as on a real cluster.
+DEFAULT_CONTROLLERS = (
+    "serviceaccount",
+    "serviceaccount-token",
+    "namespace",
+    "garbage-collector",
+    "root-ca-cert-publisher",
+    "deployment",
+    "replicaset",
+    "statefulset",
+    "job",
+)
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be started; the message carries the failing log's tail."""
+
+
+def _die_with_parent() -> None:
+    """Kill the child if its parent dies without cleaning up (a killed pytest, say)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def kubeconfig_document(server: str, pki: ControlPlanePKI, *, user: str = "admin") -> str:
+    """An admin kubeconfig with all material inlined, so it works wherever it is copied."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "cheiron-dev",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": _b64(pki.ca.cert_pem),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": _b64(pki.admin.cert_pem),
+                    "client-key-data": _b64(pki.admin.key_pem),
+                },
+            }
+        ],
+        "contexts": [{"name": "cheiron-dev", "context": {"cluster": "cheiron-dev", "user": user}}],
+        "current-context": "cheiron-dev",
+        "preferences": {},
+    }
+    # JSON is valid YAML; kubectl and the Python client read it as a kubeconfig.
+    return json.dumps(doc, indent=2) + "\n"
+
+
+@dataclass
+class ControlPlane:
+    """A throwaway control plane; use as a context manager or call start() and stop()."""
+
+    bin_dir: Path = field(default_factory=default_bin_dir)
+    controllers: Sequence[str] = DEFAULT_CONTROLLERS
+    startup_timeout: float = 90.0
+    workdir: Path | None = None
+    _processes: list[_Process] = field(default_factory=list, init=False)
+    _pki: ControlPlanePKI | None = field(default=None, init=False)
+    _owns_workdir: bool = field(default=False, init=False)
+    apiserver_port: int = field(default=0, init=False)
+
+    @property
+    def server(self) -> str:
+        """The apiserver's URL."""
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """The admin kubeconfig inside the working directory."""
+        return self._dir / "admin.kubeconfig"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """The CA that signed the apiserver's serving certificate."""
+        return self._dir / "ca.crt"
+
+    @property
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            raise ControlPlaneError("the control plane is not started")
+        return self.workdir
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start all three components; returns once the apiserver and controllers work."""
+        missing = [b for b in BINARIES if not os.access(self.bin_dir / b, os.X_OK)]
+        if missing:
+            raise ControlPlaneError(
+                f"control-plane binaries missing in {self.bin_dir}: {', '.join(missing)}; "
+                "build them with `make controlplane` (hack/controlplane/build.sh)"
+            )
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="cheiron-cp-"))
+            self._owns_workdir = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        pki = self._pki = make_control_plane_pki()
+        files = self._write_pki(pki)
+
+        etcd_port, etcd_peer_port = free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd = self._spawn(
+            "etcd",
+            [
+                "--name=cheiron-dev",
+                f"--data-dir={self._dir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}",
+                f"--initial-cluster=cheiron-dev=http://127.0.0.1:{etcd_peer_port}",
+                "--unsafe-no-fsync=true",  # throwaway data: durability costs seconds per test
+                "--log-level=warn",
+            ],
+        )
+        self._wait(etcd, deadline, lambda: _http_ok(f"127.0.0.1:{etcd_port}", "/health"))
+
+        self.apiserver_port = free_port()
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                f"--secure-port={self.apiserver_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--cert-dir={self._dir / 'apiserver-certs'}",
+                f"--tls-cert-file={files['serving.crt']}",
+                f"--tls-private-key-file={files['serving.key']}",
+                f"--client-ca-file={files['ca.crt']}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                f"--service-account-issuer={self.server}",
+                f"--service-account-key-file={files['sa.pub']}",
+                f"--service-account-signing-key-file={files['sa.key']}",
+                "--v=1",
+            ],
+        )
+        ctx = self.ssl_context()
+        self._wait(
+            apiserver,
+            deadline,
+            lambda: _https_ok(f"127.0.0.1:{self.apiserver_port}", "/readyz", ctx),
+        )
+        self.kubeconfig_path.write_text(kubeconfig_document(self.server, pki))
+
+        controller_manager = self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self.kubeconfig_path}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                f"--service-account-private-key-file={files['sa.key']}",
+                f"--root-ca-file={files['ca.crt']}",
+                "--use-service-account-credentials=false",
+                f"--controllers={','.join(self.controllers)}",
+                "--v=1",
+            ],
+        )
+        # The `default` ServiceAccount of `default` only appears once the controller manager
+        # runs its controllers: waiting for it proves the whole plane works, not just the API.
+        self._wait(
+            controller_manager,
+            deadline,
+            lambda: _https_ok(
+                f"127.0.0.1:{self.apiserver_port}",
+                "/api/v1/namespaces/default/serviceaccounts/default",
+                ctx,
+            ),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts the apiserver and presents the admin cert."""
+        ctx = ssl.create_default_context(cafile=str(self._dir / "ca.crt"))
+        ctx.load_cert_chain(str(self._dir / "admin.crt"), str(self._dir / "admin.key"))
+        return ctx
+
+    def write_kubeconfig(self, path: Path) -> None:
+        """Copy the admin kubeconfig to `path`, readable only by its owner."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.kubeconfig_path.read_text())
+
+    def alive(self) -> list[str]:
+        """Names of components that have exited since start (empty when all run)."""
+        return [p.name for p in self._processes if p.popen.poll() is not None]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the components in reverse order and remove the working directory."""
+        for proc in reversed(self._processes):
+            if proc.popen.poll() is None:
+                proc.popen.terminate()
+                try:
+                    proc.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.popen.kill()
+                    proc.popen.wait()
+            proc.log_file.close()
+        self._processes.clear()
+        if self._owns_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+            self._owns_workdir = False
+
+    def _write_pki(self, pki: ControlPlanePKI) -> dict[str, Path]:
+        contents = {
+            "ca.crt": pki.ca.cert_pem,
+            "serving.crt": pki.serving.cert_pem,
+            "serving.key": pki.serving.key_pem,
+            "admin.crt": pki.admin.cert_pem,
+            "admin.key": pki.admin.key_pem,
+            "sa.key": pki.service_account_key_pem,
+            "sa.pub": pki.service_account_pub_pem,
+        }
+        paths = {}
+        for name, data in contents.items():
+            path = self._dir / name
+            path.write_bytes(data)
+            path.chmod(0o600)
+            paths[name] = path
+        return paths
+
+    def _spawn(self, name: str, args: list[str]) -> _Process:
+        log_path = self._dir / f"{name}.log"
+        log_file = log_path.open("wb")
+        popen = subprocess.Popen(  # noqa: S603 - fixed binaries from our own build cache
+            [str(self.bin_dir / name), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded at spawn time
+            # Its own process group: a terminal's Ctrl-C reaches only us, and we stop the
+            # components in order instead of all dying at once.
+            start_new_session=True,
+        )
+        proc = _Process(name, popen, log_path, log_file)
+        self._processes.append(proc)
+        return proc
+
+    def _wait(self, proc: _Process, deadline: float, ready: Callable[[], bool]) -> None:
+        while True:
+            if proc.popen.poll() is not None:
+                raise ControlPlaneError(
+                    f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}"
+                )
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    f"{proc.name} not ready after {self.startup_timeout:.0f}s:\n{proc.tail()}"
+                )
+            time.sleep(0.1)
+
+
+def _http_ok(hostport: str, path: str) -> bool:
+    return _get_ok(http.client.HTTPConnection(hostport, timeout=2), path)
+
+
+def _https_ok(hostport: str, path: str, ctx: ssl.SSLContext) -> bool:
+    return _get_ok(http.client.HTTPSConnection(hostport, timeout=2, context=ctx), path)
+
+
+def _get_ok(conn: http.client.HTTPConnection, path: str) -> bool:
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()

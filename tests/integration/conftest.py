@@ -1,0 +1,49 @@
+"""Fixtures that give integration tests the real local control plane, one namespace per test."""
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from cheiron.devcluster import ControlPlane
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """etcd, kube-apiserver and kube-controller-manager for the whole session."""
+    with ControlPlane() as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def api_client(control_plane: ControlPlane) -> client.ApiClient:
+    """An admin client of the session's apiserver."""
+    return config.new_client_from_config(config_file=str(control_plane.kubeconfig_path))
+
+
+@pytest.fixture
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    """The core/v1 API."""
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test, deleted (without waiting) afterwards."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as e:
+        if e.status != 404:
+            raise
