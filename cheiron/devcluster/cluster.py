@@ -28,16 +28,17 @@ from cheiron.devcluster.versions import BINARIES, default_bin_dir
 
 # Enough for new namespaces to get their ServiceAccount, to finish deleting, for owner
 # references to be collected, and for Deployments to produce Pods as on a real cluster.
+# Names as Kubernetes 1.33+ spells them (earlier releases had no "-controller" suffix).
 DEFAULT_CONTROLLERS = (
-    "serviceaccount",
-    "serviceaccount-token",
-    "namespace",
-    "garbage-collector",
-    "root-ca-cert-publisher",
-    "deployment",
-    "replicaset",
-    "statefulset",
-    "job",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "namespace-controller",
+    "garbage-collector-controller",
+    "root-ca-certificate-publisher-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+    "job-controller",
 )
 
 _PR_SET_PDEATHSIG = 1
