@@ -49,6 +49,9 @@ integration: sync controlplane
 test: sync controlplane lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
+crds: sync
+	$(RUN) cheiron crds --write config/crd/bases
+
 demo: sync controlplane
 	$(RUN) bash hack/demo.sh
 

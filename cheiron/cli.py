@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from cheiron import __version__
+from cheiron.api.crd import KINDS, all_crds_yaml, crd_file_name, crd_yaml
 from cheiron.devcluster import (
     ETCD_VERSION,
     KUBERNETES_VERSION,
@@ -20,6 +21,17 @@ from cheiron.devcluster import (
 
 def _cmd_version(_: argparse.Namespace) -> int:
     print(f"cheiron {__version__} (control plane {KUBERNETES_VERSION}, etcd {ETCD_VERSION})")
+    return 0
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    if args.write is None:
+        sys.stdout.write(all_crds_yaml())
+        return 0
+    out: Path = args.write
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in KINDS:
+        (out / crd_file_name(kind)).write_text(crd_yaml(kind))
     return 0
 
 
@@ -60,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = sub.add_parser("version", help="print cheiron's version")
     version.set_defaults(func=_cmd_version)
+
+    crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")
+    crds.add_argument(
+        "--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead"
+    )
+    crds.set_defaults(func=_cmd_crds)
 
     dev = sub.add_parser(
         "dev-cluster",

@@ -1,0 +1,1 @@
+"""The custom resources' models and the CRDs generated from them (pure, no I/O)."""

@@ -1,0 +1,286 @@
+"""pydantic models of cheiron's custom resources: the single source of truth for the CRDs.
+
+The CRD YAML under config/crd is generated from these classes (cheiron.api.crd). Rules the
+apiserver must enforce are written twice on purpose: as a CEL rule in the schema (so kubectl
+gets the error at apply time) and as a pydantic validator with the same message (so the
+operator and `cheiron plan` see the same verdict on objects that bypassed the schema).
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+# RFC 1123 subdomain, the rule for Secret and ServiceAccount names.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# RFC 1123 label, the rule for namespace names.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+SecretKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+def cel(rule: str, message: str) -> JsonDict:
+    """One x-kubernetes-validations item."""
+    return {"rule": rule, "message": message}
+
+
+class Model(BaseModel):
+    """Base of every model: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        # Validation errors end up in logs, events and status: they must not echo passwords.
+        hide_input_in_errors=True,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The object as the apiserver stores it (camelCase, unset fields left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Mode(StrEnum):
+    """Where the pull secrets are attached."""
+
+    SERVICE_ACCOUNT = "ServiceAccount"
+    POD = "Pod"
+
+
+class SecretRef(Model):
+    """A reference to a Secret in the manager's own namespace."""
+
+    # No name pattern on purpose: a reference to a Secret that cannot exist is reported by
+    # the operator on that entry (Ready=False) while the other entries keep working, as the
+    # original project's documented sample (with its `<my-registry>` placeholder) expects.
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret.")
+
+
+class ClusterSecretRef(SecretRef):
+    """A reference to a Secret in a named namespace (cluster-scoped managers only)."""
+
+    namespace: NamespaceName = Field(description="Namespace of the Secret.")
+
+
+class CredentialsRef(Model):
+    """Where the username and password of an entry are read from."""
+
+    name: ObjectName = Field(description="Name of the Secret holding the credentials.")
+    username_key: SecretKey = Field(
+        default="username", description="Key of the username in the Secret's data."
+    )
+    password_key: SecretKey = Field(
+        default="password", description="Key of the password or token in the Secret's data."
+    )
+
+
+class ClusterCredentialsRef(CredentialsRef):
+    """Credentials read from a Secret in a named namespace (cluster-scoped managers only)."""
+
+    namespace: NamespaceName = Field(description="Namespace of the Secret.")
+
+
+_ONE_SOURCE = (
+    "[has(self.existingSecretRef), has(self.credentialsSecretRef),"
+    " has(self.username) || has(self.password)].filter(x, x).size() == 1"
+)
+_ONE_SOURCE_MSG = (
+    "each entry needs exactly one credential source: username and password, "
+    "credentialsSecretRef, or existingSecretRef"
+)
+_BOTH_INLINE_MSG = "inline credentials need both username and password"
+_NAME_REGISTRY_MSG = "name and registry are required unless existingSecretRef is given"
+_REF_NO_REGISTRY_MSG = "registry cannot be combined with existingSecretRef"
+
+
+class SecretEntry(Model):
+    """One registry credential: inline, from a Secret's keys, or an existing pull Secret."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(_ONE_SOURCE, _ONE_SOURCE_MSG),
+                cel("has(self.username) == has(self.password)", _BOTH_INLINE_MSG),
+                cel(
+                    "has(self.existingSecretRef) || (has(self.name) && has(self.registry))",
+                    _NAME_REGISTRY_MSG,
+                ),
+                cel("!has(self.existingSecretRef) || !has(self.registry)", _REF_NO_REGISTRY_MSG),
+            ]
+        }
+    )
+
+    name: ObjectName | None = Field(
+        default=None,
+        description=(
+            "Name of the Secret cheiron creates for this entry. With existingSecretRef it "
+            "defaults to the referenced Secret's name."
+        ),
+    )
+    registry: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^\S+$",
+        description="Registry host (ghcr.io, https://index.docker.io/v1/, host:port/path).",
+    )
+    username: str | None = Field(default=None, min_length=1, description="Inline username.")
+    password: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Inline password or token. Prefer credentialsSecretRef.",
+    )
+    email: str | None = Field(default=None, description="Optional e-mail for the registry.")
+    credentials_secret_ref: CredentialsRef | None = Field(
+        default=None, description="Read username and password from keys of a Secret."
+    )
+    existing_secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Use an existing kubernetes.io/dockerconfigjson Secret as it is.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SecretEntry":
+        inline = self.username is not None or self.password is not None
+        sources = [self.existing_secret_ref is not None, self.credentials_secret_ref is not None]
+        if sum([*sources, inline]) != 1:
+            raise ValueError(_ONE_SOURCE_MSG)
+        if (self.username is None) != (self.password is None):
+            raise ValueError(_BOTH_INLINE_MSG)
+        if self.existing_secret_ref is None and (self.name is None or self.registry is None):
+            raise ValueError(_NAME_REGISTRY_MSG)
+        if self.existing_secret_ref is not None and self.registry is not None:
+            raise ValueError(_REF_NO_REGISTRY_MSG)
+        return self
+
+    @property
+    def secret_name(self) -> str:
+        """The name of the Secret this entry materialises in each target namespace."""
+        if self.name is not None:
+            return self.name
+        assert self.existing_secret_ref is not None  # noqa: S101 - guaranteed by _one_source
+        return self.existing_secret_ref.name
+
+    def __repr_args__(self) -> Any:
+        # The password must never reach a log line through a repr.
+        for key, value in super().__repr_args__():
+            yield key, ("***" if key == "password" and value is not None else value)
+
+
+class ClusterSecretEntry(SecretEntry):
+    """A credential entry of a cluster-scoped manager: references name their namespace."""
+
+    credentials_secret_ref: ClusterCredentialsRef | None = Field(
+        default=None, description="Read username and password from keys of a Secret."
+    )
+    existing_secret_ref: ClusterSecretRef | None = Field(
+        default=None,
+        description=(
+            "Copy an existing kubernetes.io/dockerconfigjson Secret into each target namespace."
+        ),
+    )
+
+
+_UNIQUE_NAMES = (
+    "self.all(a, self.exists_one(b, "
+    "(has(a.name) ? a.name : a.existingSecretRef.name) == "
+    "(has(b.name) ? b.name : b.existingSecretRef.name)))"
+)
+_UNIQUE_NAMES_MSG = "the Secret names of the entries must be unique"
+
+
+class ManagerSpec(Model):
+    """What both kinds of manager share."""
+
+    mode: Mode = Field(
+        default=Mode.SERVICE_ACCOUNT,
+        description="Attach pull secrets to ServiceAccounts, or to Pods at creation.",
+    )
+    secrets: list[SecretEntry] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Registry credentials to materialise as dockerconfigjson Secrets.",
+        json_schema_extra={"x-kubernetes-validations": [cel(_UNIQUE_NAMES, _UNIQUE_NAMES_MSG)]},
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "ManagerSpec":
+        names = [entry.secret_name for entry in self.secrets]
+        if len(names) != len(set(names)):
+            raise ValueError(_UNIQUE_NAMES_MSG)
+        return self
+
+
+class ImagePullSecretManagerSpec(ManagerSpec):
+    """Spec of an ImagePullSecretManager: acts in its own namespace only."""
+
+
+class ClusterImagePullSecretManagerSpec(ManagerSpec):
+    """Spec of a ClusterImagePullSecretManager: acts in every namespace it selects."""
+
+    secrets: list[ClusterSecretEntry] = Field(  # type: ignore[assignment]
+        default_factory=list,
+        max_length=64,
+        description="Registry credentials to materialise as dockerconfigjson Secrets.",
+        json_schema_extra={"x-kubernetes-validations": [cel(_UNIQUE_NAMES, _UNIQUE_NAMES_MSG)]},
+    )
+    exclude_namespaces: list[NamespaceName] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="Namespaces never acted in (kube-system is always excluded).",
+    )
+
+
+class ConditionStatus(StrEnum):
+    """The three values of a Kubernetes condition status."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(Model):
+    """A Kubernetes-style status condition."""
+
+    type: str = Field(min_length=1, max_length=316)
+    status: ConditionStatus
+    reason: str = Field(
+        min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+    )
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: datetime
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class EntryStatus(Model):
+    """How one `spec.secrets` entry fared in the last reconcile."""
+
+    name: str = Field(description="The entry's Secret name.")
+    ready: bool
+    reason: str
+    message: str = ""
+
+
+class ManagerStatus(Model):
+    """Status of both kinds of manager."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    phase: (
+        Literal["Pending", "Resolving", "Materializing", "Annotating", "Ready", "Degraded"] | None
+    ) = Field(default=None, description="The manager state machine's current state.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    secrets: list[str] = Field(default_factory=list, description="Names of the Secrets in use.")
+    entries: list[EntryStatus] = Field(default_factory=list)
+    target_namespaces: int = Field(default=0, ge=0, description="Namespaces acted in.")
+    reconciled_objects: int = Field(
+        default=0, ge=0, description="ServiceAccounts or Pods annotated with the secrets."
+    )
