@@ -1,6 +1,8 @@
 """The `cheiron` command line: parses arguments and hands off to the subcommand's module."""
 
 import argparse
+import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +23,27 @@ from cheiron.devcluster import (
 
 def _cmd_version(_: argparse.Namespace) -> int:
     print(f"cheiron {__version__} (control plane {KUBERNETES_VERSION}, etcd {ETCD_VERSION})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cheiron.operator import Options, run  # noqa: PLC0415 - kopf is heavy; load on demand
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        # kopf's per-object INFO lines are noise at cluster scale.
+        logging.getLogger("kopf").setLevel(logging.WARNING)
+    run(
+        Options(
+            kubeconfig=args.kubeconfig,
+            namespaces=tuple(args.namespace),
+            resync_seconds=args.resync_seconds,
+            liveness_endpoint=args.liveness,
+        )
+    )
     return 0
 
 
@@ -72,6 +95,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = sub.add_parser("version", help="print cheiron's version")
     version.set_defaults(func=_cmd_version)
+
+    run = sub.add_parser(
+        "run",
+        help="run the operator",
+        description="Run the operator until SIGINT or SIGTERM.",
+    )
+    run.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig to use (default: $KUBECONFIG, then in-cluster)",
+    )
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="act only in this namespace (repeatable): a namespaced install",
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        action="store_true",
+        help="act in all namespaces (the default)",
+    )
+    run.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=float(os.environ.get("CHEIRON_RESYNC_SECONDS", "600")),
+        help="safety-net resync period of each manager (default: %(default)s)",
+    )
+    run.add_argument(
+        "--liveness",
+        default=os.environ.get("CHEIRON_LIVENESS"),
+        metavar="URL",
+        help="serve liveness probes, e.g. http://0.0.0.0:8080/healthz",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=_cmd_run)
 
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")
     crds.add_argument(

@@ -1,0 +1,1 @@
+"""Thin kopf handlers, one module per watched kind; importing a module registers its handlers."""

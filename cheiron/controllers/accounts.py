@@ -1,0 +1,136 @@
+"""ServiceAccount and Pod handlers: the manager's marks and the per-object controllers.
+
+Both run on watch events (kopf event handlers write no bookkeeping annotations, so a
+converged cluster costs no writes) and on demand when a manager or a Secret changes.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from cheiron.api.models import Mode
+from cheiron.api.observed import AccountInfo, SecretInfo, account_info
+from cheiron.controllers.indexes import Indexes, in_namespace
+from cheiron.controllers.runtime import runtime
+from cheiron.fsm import pod as pod_fsm
+from cheiron.fsm import serviceaccount as sa_fsm
+from cheiron.fsm.manager import mark_patch, names_in_namespace
+from cheiron.k8s.objects import ObjectRef
+
+log = logging.getLogger(__name__)
+
+
+async def sync_account(
+    account: AccountInfo, is_pod: bool, names: tuple[str, ...], namespace_ignored: bool
+) -> bool:
+    """Bring one ServiceAccount or Pod one step closer; True when it wrote something."""
+    kube = runtime().kube
+    patch_fn = kube.patch_pod if is_pod else kube.patch_service_account
+    marks = mark_patch(account.annotations, names, namespace_ignored)
+    if marks is not None:
+        # The manager's half of the protocol; the watch brings the object back for the rest.
+        await asyncio.to_thread(
+            patch_fn, account.namespace, account.name, {"metadata": {"annotations": marks}}
+        )
+        return True
+    if is_pod:
+        return await _sync_pod(account, namespace_ignored)
+    state, patch = sa_fsm.plan(sa_fsm.Observed(account, namespace_ignored))
+    log.debug("ServiceAccount %s/%s is %s", account.namespace, account.name, state)
+    if patch is None:
+        return False
+    written = await asyncio.to_thread(
+        kube.patch_service_account, account.namespace, account.name, patch.body()
+    )
+    if written and patch.pull_secrets is not None:
+        added = [n for n in patch.pull_secrets if n not in account.pull_secrets]
+        removed = [n for n in account.pull_secrets if n not in patch.pull_secrets]
+        message = "; ".join(
+            part
+            for part in (
+                f"added imagePullSecrets {', '.join(added)}" if added else "",
+                f"removed imagePullSecrets {', '.join(removed)}" if removed else "",
+            )
+            if part
+        )
+        await _event(account, "ServiceAccount", "Normal", "PullSecretsUpdated", message)
+    return written
+
+
+async def _sync_pod(pod: AccountInfo, namespace_ignored: bool) -> bool:
+    observed = pod_fsm.Observed(pod, namespace_ignored)
+    _state, patch, report = pod_fsm.plan(observed)
+    if patch is None:
+        return False
+    kube = runtime().kube
+    written = await asyncio.to_thread(
+        kube.patch_pod, pod.namespace, pod.name, {"metadata": {"annotations": patch}}
+    )
+    if written and report:
+        await _event(
+            pod,
+            "Pod",
+            "Warning",
+            "NeedsRecreation",
+            "created without the pull secrets "
+            f"{', '.join(pod_fsm.missing(observed))}; a Pod's imagePullSecrets cannot change "
+            "after creation, so it gets them only when recreated",
+        )
+    return written
+
+
+async def _event(account: AccountInfo, kind: str, type_: str, reason: str, message: str) -> None:
+    ref = ObjectRef(kind, "v1", account.name, account.namespace, account.uid)
+    await asyncio.to_thread(runtime().kube.event, ref, type_, reason, message)
+
+
+async def sync_namespace(
+    namespace: str, idx: Indexes, secrets: dict[str, SecretInfo] | None = None
+) -> int:
+    """Mark and reconcile every ServiceAccount and Pod of a namespace; returns writes made.
+
+    `secrets` overrides the indexed Secrets of the namespace with what a manager just wrote,
+    since the watch may not have delivered it yet.
+    """
+    namespaces = idx.namespace_map()
+    ignored = not idx.namespace_usable(namespace)
+    all_managers = idx.managers()
+    in_ns = secrets if secrets is not None else idx.secrets_in(namespace)
+    writes = 0
+    for mode, index, is_pod in (
+        (Mode.SERVICE_ACCOUNT, idx.accounts, False),
+        (Mode.POD, idx.pods, True),
+    ):
+        names = names_in_namespace(namespace, mode, all_managers, namespaces, in_ns)
+        for account in in_namespace(index, namespace):
+            writes += await sync_account(account, is_pod, names, ignored)
+    return writes
+
+
+async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Indexes) -> None:
+    if event["type"] == "DELETED":
+        return
+    account = account_info(body, pod=pod)
+    mode = Mode.POD if pod else Mode.SERVICE_ACCOUNT
+    names = names_in_namespace(
+        account.namespace,
+        mode,
+        idx.managers(),
+        idx.namespace_map(),
+        idx.secrets_in(account.namespace),
+    )
+    await sync_account(account, pod, names, not idx.namespace_usable(account.namespace))
+
+
+@kopf.on.event("", "v1", "serviceaccounts")
+async def service_account_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    """A ServiceAccount appeared or changed: mark it, then append its secrets."""
+    await _on_account(event, body, False, Indexes(kwargs))
+
+
+@kopf.on.event("", "v1", "pods")
+async def pod_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    """A Pod appeared or changed: mark it and record whether it got its secrets."""
+    await _on_account(event, body, True, Indexes(kwargs))

@@ -1,0 +1,38 @@
+"""What the handlers share at run time: the API wrapper, wake-ups of manager loops, settings."""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from cheiron.k8s.objects import Kube
+
+
+@dataclass
+class Runtime:
+    """Process-wide state of a running operator (set once by `cheiron run`)."""
+
+    kube: Kube
+    # A safety net only: changes arrive by watch; this bounds how stale a missed one can be.
+    resync_seconds: float = 600.0
+    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def wake(self, *keys: str) -> None:
+        """Make the named managers' loops reconcile now."""
+        for key in keys:
+            if (event := self.wakeups.get(key)) is not None:
+                event.set()
+
+
+_runtime: Runtime | None = None
+
+
+def configure(runtime: Runtime) -> None:
+    """Install the runtime before kopf starts."""
+    global _runtime  # noqa: PLW0603 - one operator per process, set once at start
+    _runtime = runtime
+
+
+def runtime() -> Runtime:
+    """The runtime installed by configure()."""
+    if _runtime is None:
+        raise RuntimeError("cheiron's runtime is not configured; start it with `cheiron run`")
+    return _runtime

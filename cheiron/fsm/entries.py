@@ -1,0 +1,124 @@
+"""Resolves `spec.secrets` entries into pull-Secret payloads, or a reason why not.
+
+Reading a referenced Secret is injected (`ReadSecret`), so the rules here stay pure and are
+unit-tested without an API server. Messages name Secrets and keys, never their values.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Protocol
+
+from cheiron.api.models import DNS_SUBDOMAIN, SecretEntry
+from cheiron.api.observed import (
+    DOCKERCONFIGJSON_KEY,
+    DOCKERCONFIGJSON_TYPE,
+    ManagerInfo,
+    ManagerKind,
+)
+from cheiron.dockerconfig import DockerConfig, DockerConfigError
+from cheiron.fsm.manager import EntryOutcome
+
+# Reasons, in the CamelCase that conditions and Events use.
+RESOLVED = "Resolved"
+SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
+WRONG_SECRET_TYPE = "WrongSecretType"  # noqa: S105 - a reason, not a password
+MALFORMED_DOCKER_CONFIG = "MalformedDockerConfig"
+KEY_NOT_FOUND = "KeyNotFound"
+INVALID_REGISTRY = "InvalidRegistry"
+INVALID_SECRET_NAME = "InvalidSecretName"  # noqa: S105 - a reason, not a password
+
+
+class SecretLike(Protocol):
+    """The parts of a read Secret that resolving needs."""
+
+    @property
+    def type(self) -> str:
+        """The Secret's type."""
+
+    @property
+    def data(self) -> dict[str, bytes]:
+        """The decoded data."""
+
+
+ReadSecret = Callable[[str, str], SecretLike | None]
+
+
+def _valid_object_name(name: str) -> bool:
+    return len(name) <= 253 and re.fullmatch(DNS_SUBDOMAIN, name) is not None
+
+
+def resolve(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> EntryOutcome:
+    """Turn one entry into the dockerconfigjson to materialise, or a failed outcome."""
+    name = entry.secret_name
+    if not _valid_object_name(name):
+        return EntryOutcome(
+            name, False, INVALID_SECRET_NAME, f"{name!r} is not a valid Secret name"
+        )
+    if entry.existing_secret_ref is not None:
+        return _existing(manager, entry, read)
+    assert entry.registry is not None  # noqa: S101 - guaranteed by the model
+    if entry.credentials_secret_ref is not None:
+        ref = entry.credentials_secret_ref
+        namespace = getattr(ref, "namespace", None) or manager.namespace or ""
+        secret = read(namespace, ref.name)
+        if secret is None:
+            return EntryOutcome(
+                name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
+            )
+        missing = [k for k in (ref.username_key, ref.password_key) if k not in secret.data]
+        if missing:
+            return EntryOutcome(
+                name,
+                False,
+                KEY_NOT_FOUND,
+                f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}",
+            )
+        username = secret.data[ref.username_key].decode(errors="replace").strip()
+        password = secret.data[ref.password_key].decode(errors="replace").strip()
+    else:
+        assert entry.username is not None  # noqa: S101 - guaranteed by the model
+        assert entry.password is not None  # noqa: S101
+        username, password = entry.username, entry.password
+    try:
+        config = DockerConfig.single(entry.registry, username, password, entry.email)
+    except DockerConfigError as e:
+        return EntryOutcome(name, False, INVALID_REGISTRY, str(e))
+    return EntryOutcome(name, True, RESOLVED, payload=config.to_json())
+
+
+def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> EntryOutcome:
+    ref = entry.existing_secret_ref
+    assert ref is not None  # noqa: S101 - checked by the caller
+    name = entry.secret_name
+    namespace = getattr(ref, "namespace", None) or manager.namespace or ""
+    secret = read(namespace, ref.name)
+    if secret is None:
+        return EntryOutcome(
+            name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
+        )
+    if secret.type != DOCKERCONFIGJSON_TYPE:
+        return EntryOutcome(
+            name,
+            False,
+            WRONG_SECRET_TYPE,
+            f"Secret {namespace}/{ref.name} has type {secret.type}, "
+            f"expected {DOCKERCONFIGJSON_TYPE}",
+        )
+    payload = secret.data.get(DOCKERCONFIGJSON_KEY)
+    if payload is None:
+        return EntryOutcome(
+            name,
+            False,
+            MALFORMED_DOCKER_CONFIG,
+            f"Secret {namespace}/{ref.name} has no {DOCKERCONFIGJSON_KEY} key",
+        )
+    try:
+        DockerConfig.parse(payload)
+    except DockerConfigError as e:
+        return EntryOutcome(
+            name, False, MALFORMED_DOCKER_CONFIG, f"Secret {namespace}/{ref.name}: {e}"
+        )
+    if manager.kind is ManagerKind.NAMESPACED and namespace == manager.namespace:
+        # Already where it is needed: attach it as it is, copy nothing.
+        return EntryOutcome(name, True, RESOLVED, in_place=True)
+    return EntryOutcome(name, True, RESOLVED, payload=payload, source=(namespace, ref.name))

@@ -1,0 +1,261 @@
+"""The manager controller's machine and its pure planning: Secrets to write, accounts to mark.
+
+A reconcile walks Pending → Resolving → Materializing → Annotating → Ready, or ends Degraded
+when an entry failed (the other entries still proceed) or a step raised. The phase is kept in
+the manager's status, so a restarted operator shows where each manager stood.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cheiron.api.meta import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    OWNER_ANNOTATION,
+    OWNER_UID_LABEL,
+    RECONCILABLE,
+    RECONCILE_WITH,
+    TRUE,
+    is_ignored,
+    join_names,
+)
+from cheiron.api.models import Mode, SecretEntry
+from cheiron.api.observed import (
+    DOCKERCONFIGJSON_TYPE,
+    ManagerInfo,
+    ManagerKind,
+    SecretInfo,
+    digest,
+)
+from cheiron.fsm import Transition, step
+from cheiron.targeting import NamespaceInfo, cluster_targets, namespaced_targets
+
+PENDING, RESOLVING, MATERIALIZING, ANNOTATING, READY, DEGRADED = (
+    "Pending",
+    "Resolving",
+    "Materializing",
+    "Annotating",
+    "Ready",
+    "Degraded",
+)
+STATES = (PENDING, RESOLVING, MATERIALIZING, ANNOTATING, READY, DEGRADED)
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """What resolving one `spec.secrets` entry gave."""
+
+    name: str
+    ok: bool
+    reason: str
+    message: str = ""
+    # The dockerconfigjson to materialise in each target; None when failed or used in place.
+    payload: bytes | None = field(default=None, repr=False)
+    # A namespaced manager's existingSecretRef: the Secret is used where it already is.
+    in_place: bool = False
+    # A cluster manager's existingSecretRef: (namespace, name) of the Secret copied. Where
+    # the copy would land on the source itself, the source is used in place.
+    source: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the guards of the manager machine look at."""
+
+    outcomes: tuple[EntryOutcome, ...] = ()
+    conflicts: tuple[SecretInfo, ...] = ()
+
+
+def all_entries_ready(p: Progress) -> bool:
+    """Every entry resolved and no foreign Secret blocked one."""
+    return all(o.ok for o in p.outcomes) and not p.conflicts
+
+
+_WORKING = (RESOLVING, MATERIALIZING, ANNOTATING)
+TABLE: tuple[Transition[Progress], ...] = (
+    Transition("reconcile", (PENDING, READY, DEGRADED, *_WORKING), RESOLVING),
+    Transition("resolved", RESOLVING, MATERIALIZING),
+    Transition("materialized", MATERIALIZING, ANNOTATING),
+    Transition("annotated", ANNOTATING, READY, conditions=[all_entries_ready]),
+    Transition("annotated", ANNOTATING, DEGRADED),
+    Transition("fail", _WORKING, DEGRADED),
+)
+
+
+class ManagerMachine:
+    """One reconcile's walk through the table, starting from the phase in status."""
+
+    def __init__(self, phase: str | None) -> None:
+        """Start from the stored phase (Pending for a new manager)."""
+        self.state = phase if phase in STATES else PENDING
+
+    def fire(self, trigger: str, progress: Progress | None = None) -> str:
+        """Fire a trigger; returns the new state."""
+        self.state = step(STATES, TABLE, self.state, trigger, progress or Progress())
+        return self.state
+
+
+# --- targeting -------------------------------------------------------------------------
+
+
+def targets(manager: ManagerInfo, namespaces: Mapping[str, NamespaceInfo]) -> list[str]:
+    """The namespaces a manager acts in now."""
+    if manager.deleting:
+        return []
+    if manager.kind is ManagerKind.NAMESPACED:
+        assert manager.namespace is not None  # noqa: S101 - namespaced kind has a namespace
+        return namespaced_targets(manager.namespace, namespaces)
+    exclude = getattr(manager.spec, "exclude_namespaces", ())
+    return cluster_targets(namespaces.values(), exclude)
+
+
+# --- materialising Secrets -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DesiredSecret:
+    """A pull Secret cheiron wants in a namespace."""
+
+    namespace: str
+    name: str
+    payload: bytes = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        """Fingerprint of the payload, compared with what the watch saw."""
+        return digest(self.payload)
+
+
+@dataclass(frozen=True)
+class SecretPlan:
+    """The writes one reconcile makes to Secrets, and the Secrets it refused to touch."""
+
+    create: tuple[DesiredSecret, ...] = ()
+    update: tuple[DesiredSecret, ...] = ()
+    delete: tuple[SecretInfo, ...] = ()
+    conflicts: tuple[SecretInfo, ...] = ()
+
+    @property
+    def writes(self) -> int:
+        """How many API writes the plan costs."""
+        return len(self.create) + len(self.update) + len(self.delete)
+
+
+def plan_secrets(
+    owner_uid: str,
+    outcomes: Sequence[EntryOutcome],
+    target_namespaces: Sequence[str],
+    existing: Iterable[SecretInfo],
+) -> SecretPlan:
+    """Compare the wanted pull Secrets with the observed ones.
+
+    A Secret of the same name that cheiron did not create for this owner is a conflict: it is
+    never adopted or overwritten. A failed entry keeps whatever Secret it had (pulls keep
+    working on the last good credentials). Secrets of this owner that no entry or target wants
+    any more are deleted.
+    """
+    seen = {(s.namespace, s.name): s for s in existing}
+    wanted: set[tuple[str, str]] = set()
+    create: list[DesiredSecret] = []
+    update: list[DesiredSecret] = []
+    conflicts: list[SecretInfo] = []
+    for namespace in target_namespaces:
+        for outcome in outcomes:
+            if outcome.in_place:
+                continue
+            key = (namespace, outcome.name)
+            if key == outcome.source:
+                continue
+            wanted.add(key)
+            if outcome.payload is None:
+                continue
+            desired = DesiredSecret(namespace, outcome.name, outcome.payload)
+            current = seen.get(key)
+            if current is None:
+                create.append(desired)
+            elif current.owner_uid != owner_uid:
+                conflicts.append(current)
+            elif current.digest != desired.digest or current.type != DOCKERCONFIGJSON_TYPE:
+                update.append(desired)
+    delete = [
+        s for key, s in sorted(seen.items()) if s.owner_uid == owner_uid and key not in wanted
+    ]
+    return SecretPlan(tuple(create), tuple(update), tuple(delete), tuple(conflicts))
+
+
+def secret_labels(owner_uid: str) -> dict[str, str]:
+    """Labels on every Secret cheiron creates: who manages it, and for which owner."""
+    return {MANAGED_BY_LABEL: MANAGED_BY, OWNER_UID_LABEL: owner_uid}
+
+
+def secret_annotations(manager: ManagerInfo) -> dict[str, str]:
+    """A human-readable pointer to the owning manager."""
+    return {OWNER_ANNOTATION: manager.key}
+
+
+def apply_plan(
+    existing: Iterable[SecretInfo], plan: SecretPlan, owner_uid: str
+) -> list[SecretInfo]:
+    """The Secrets as they will be once `plan` is written (the watch may lag behind)."""
+    by_key = {(s.namespace, s.name): s for s in existing}
+    for s in plan.delete:
+        by_key.pop((s.namespace, s.name), None)
+    for d in (*plan.create, *plan.update):
+        by_key[(d.namespace, d.name)] = SecretInfo(
+            d.namespace, d.name, DOCKERCONFIGJSON_TYPE, owner_uid, d.digest
+        )
+    return list(by_key.values())
+
+
+# --- marking ServiceAccounts and Pods --------------------------------------------------
+
+
+def names_in_namespace(
+    namespace: str,
+    mode: Mode,
+    managers: Iterable[ManagerInfo],
+    namespaces: Mapping[str, NamespaceInfo],
+    secrets: Mapping[str, SecretInfo],
+) -> tuple[str, ...]:
+    """The pull Secrets every manager in `mode` provides in `namespace`, as `reconcile-with`.
+
+    Only Secrets that exist count: cheiron's own for this manager, or, for a namespaced
+    manager's existingSecretRef, the referenced pull Secret itself. A foreign Secret that
+    happens to share a name is never attached. `secrets` is keyed by name, for `namespace`.
+    """
+    names: set[str] = set()
+    for manager in managers:
+        if manager.mode is not mode or namespace not in targets(manager, namespaces):
+            continue
+        for entry in manager.spec.secrets:
+            secret = secrets.get(entry.secret_name)
+            if secret is None or not secret.is_pull_secret:
+                continue
+            if in_place(manager, entry, namespace) or secret.owner_uid == manager.uid:
+                names.add(entry.secret_name)
+    return tuple(sorted(names))
+
+
+def in_place(manager: ManagerInfo, entry: SecretEntry, namespace: str) -> bool:
+    """Whether `entry` uses an existing Secret where it is, in `namespace`, without a copy."""
+    ref = entry.existing_secret_ref
+    if ref is None or ref.name != entry.secret_name:
+        return False
+    source_namespace = getattr(ref, "namespace", None) or manager.namespace
+    return source_namespace == namespace
+
+
+def mark_patch(
+    annotations: Mapping[str, str], names: Sequence[str], namespace_ignored: bool
+) -> dict[str, str | None] | None:
+    """The annotation changes that make an account carry `names` (None: nothing to change)."""
+    if is_ignored(annotations) or namespace_ignored:
+        # The ServiceAccount controller cleans an opted-out object; never mark it again.
+        return None
+    want: dict[str, str | None] = (
+        {RECONCILABLE: TRUE, RECONCILE_WITH: join_names(names)}
+        if names
+        else {RECONCILABLE: None, RECONCILE_WITH: None}
+    )
+    patch = {k: v for k, v in want.items() if annotations.get(k) != v}
+    return patch or None

@@ -1,0 +1,99 @@
+"""The Pod controller's machine: a Pod's spec is immutable, so it only marks and reports.
+
+States, derived from the Pod alone:
+- Unmanaged: no manager in Pod mode wants secrets on it;
+- Reconciled: it was created with every wanted Secret (the webhook put them there);
+- NeedsRecreation: it lacks some; flagged once with an annotation and an Event, because
+  only recreating it can help;
+- Ignored: opted out.
+Only metadata is ever written; `spec.imagePullSecrets` of an existing Pod is never touched.
+"""
+
+from dataclasses import dataclass
+
+from cheiron.api.meta import (
+    NEEDS_RECREATION,
+    RECONCILABLE,
+    RECONCILE_WITH,
+    RECONCILED,
+    TRUE,
+    is_ignored,
+    split_names,
+)
+from cheiron.api.observed import AccountInfo
+from cheiron.fsm import Transition, step
+
+UNMANAGED, RECONCILED_STATE, NEEDS_RECREATION_STATE, IGNORED = (
+    "Unmanaged",
+    "Reconciled",
+    "NeedsRecreation",
+    "Ignored",
+)
+STATES = (UNMANAGED, RECONCILED_STATE, NEEDS_RECREATION_STATE, IGNORED)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A Pod and whether its namespace opted out."""
+
+    pod: AccountInfo
+    namespace_ignored: bool = False
+
+
+def ignored(o: Observed) -> bool:
+    """The Pod or its namespace opted out."""
+    return o.namespace_ignored or is_ignored(o.pod.annotations)
+
+
+def wanted(o: Observed) -> bool:
+    """A manager in Pod mode asked for secrets on this Pod."""
+    return (
+        not ignored(o)
+        and o.pod.annotations.get(RECONCILABLE) == TRUE
+        and bool(split_names(o.pod.annotations.get(RECONCILE_WITH)))
+    )
+
+
+def missing(o: Observed) -> tuple[str, ...]:
+    """Wanted secrets the Pod was created without."""
+    want = split_names(o.pod.annotations.get(RECONCILE_WITH))
+    return tuple(n for n in want if n not in o.pod.pull_secrets)
+
+
+def has_all(o: Observed) -> bool:
+    """The Pod already lists every wanted secret."""
+    return not missing(o)
+
+
+TABLE: tuple[Transition[Observed], ...] = (
+    Transition("observe", "*", IGNORED, conditions=[ignored]),
+    Transition("observe", "*", RECONCILED_STATE, conditions=[wanted, has_all]),
+    Transition("observe", "*", NEEDS_RECREATION_STATE, conditions=[wanted]),
+    Transition("observe", "*", UNMANAGED),
+)
+
+
+def current_state(o: Observed) -> str:
+    """The state read from the Pod's annotations."""
+    annotations = o.pod.annotations
+    if ignored(o):
+        return IGNORED
+    if annotations.get(NEEDS_RECREATION) == TRUE:
+        return NEEDS_RECREATION_STATE
+    if annotations.get(RECONCILED) == TRUE:
+        return RECONCILED_STATE
+    return UNMANAGED
+
+
+def plan(o: Observed) -> tuple[str, dict[str, str | None] | None, bool]:
+    """The next state, the annotation patch (None: none) and whether to report recreation."""
+    before = current_state(o)
+    state = step(STATES, TABLE, before, "observe", o)
+    want: dict[str, str | None] = {RECONCILED: None, NEEDS_RECREATION: None}
+    if state == RECONCILED_STATE:
+        want[RECONCILED] = TRUE
+    elif state == NEEDS_RECREATION_STATE:
+        want[NEEDS_RECREATION] = TRUE
+    patch = {k: v for k, v in want.items() if o.pod.annotations.get(k) != v}
+    report = state == NEEDS_RECREATION_STATE and before != NEEDS_RECREATION_STATE
+    return state, patch or None, report

@@ -1,0 +1,176 @@
+"""Reads and writes of Secrets, ServiceAccounts, Pods, manager status and Events."""
+
+import base64
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from cheiron import API_GROUP, API_VERSION
+from cheiron.api.observed import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE
+
+log = logging.getLogger(__name__)
+
+CONFLICT, NOT_FOUND, UNPROCESSABLE = 409, 404, 422
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """What an Event is about."""
+
+    kind: str
+    api_version: str
+    name: str
+    namespace: str | None
+    uid: str
+
+
+@dataclass(frozen=True)
+class SecretData:
+    """A Secret as read for resolving a reference: type and decoded data."""
+
+    type: str
+    data: dict[str, bytes]
+
+
+class Kube:
+    """Typed, narrow operations over the official client; nothing here logs Secret data."""
+
+    def __init__(self, api: client.ApiClient, *, component: str = "cheiron") -> None:
+        """Wrap an ApiClient; `component` is the Events' reporting component."""
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.component = component
+
+    # --- Secrets -------------------------------------------------------------------
+
+    def read_secret(self, namespace: str, name: str) -> SecretData | None:
+        """A Secret's type and decoded data, or None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as e:
+            if e.status == NOT_FOUND:
+                return None
+            raise
+        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        return SecretData(secret.type or "Opaque", data)
+
+    def create_pull_secret(
+        self,
+        namespace: str,
+        name: str,
+        payload: bytes,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None:
+        """Create a kubernetes.io/dockerconfigjson Secret."""
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=name, namespace=namespace, labels=labels, annotations=annotations
+            ),
+            type=DOCKERCONFIGJSON_TYPE,
+            data={DOCKERCONFIGJSON_KEY: base64.b64encode(payload).decode()},
+        )
+        self.core.create_namespaced_secret(namespace, body)
+
+    def update_pull_secret(
+        self, namespace: str, name: str, payload: bytes, labels: dict[str, str]
+    ) -> None:
+        """Update a pull Secret's data in place (never delete and recreate: pulls would fail)."""
+        patch = {
+            "metadata": {"labels": labels},
+            "data": {DOCKERCONFIGJSON_KEY: base64.b64encode(payload).decode()},
+        }
+        self.core.patch_namespaced_secret(name, namespace, patch)
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        """Delete a Secret; one that is already gone is fine."""
+        try:
+            self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as e:
+            if e.status != NOT_FOUND:
+                raise
+
+    def list_owned_secrets(self, label_selector: str) -> list[tuple[str, str]]:
+        """(namespace, name) of every Secret matching a label selector, in all namespaces."""
+        items = self.core.list_secret_for_all_namespaces(label_selector=label_selector).items
+        return [(s.metadata.namespace, s.metadata.name) for s in items]
+
+    # --- ServiceAccounts and Pods --------------------------------------------------
+
+    def patch_service_account(self, namespace: str, name: str, body: dict[str, Any]) -> bool:
+        """Apply a merge patch; False when the object changed meanwhile (409) or is gone."""
+        return self._patch(self.core.patch_namespaced_service_account, namespace, name, body)
+
+    def patch_pod(self, namespace: str, name: str, body: dict[str, Any]) -> bool:
+        """Apply a merge patch to a Pod's metadata; False on 409 or when it is gone."""
+        return self._patch(self.core.patch_namespaced_pod, namespace, name, body)
+
+    @staticmethod
+    def _patch(fn: Any, namespace: str, name: str, body: dict[str, Any]) -> bool:
+        try:
+            fn(name, namespace, body)
+        except ApiException as e:
+            if e.status in (CONFLICT, NOT_FOUND):
+                return False
+            raise
+        return True
+
+    # --- managers ------------------------------------------------------------------
+
+    def patch_manager_status(
+        self, plural: str, namespace: str | None, name: str, status: dict[str, Any]
+    ) -> None:
+        """Replace the status fields cheiron owns (merge patch on the status subresource)."""
+        body = {"status": status}
+        try:
+            if namespace is None:
+                self.custom.patch_cluster_custom_object_status(
+                    API_GROUP, API_VERSION, plural, name, body
+                )
+            else:
+                self.custom.patch_namespaced_custom_object_status(
+                    API_GROUP, API_VERSION, namespace, plural, name, body
+                )
+        except ApiException as e:
+            if e.status != NOT_FOUND:
+                raise
+
+    # --- Events --------------------------------------------------------------------
+
+    def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+        """Record an Event (best effort: a lost Event must not fail a reconcile)."""
+        namespace = ref.namespace or "default"
+        now = datetime.datetime.now(datetime.UTC)
+        body = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                name=f"{ref.name}.{uuid.uuid4().hex[:16]}", namespace=namespace
+            ),
+            involved_object=client.V1ObjectReference(
+                kind=ref.kind,
+                api_version=ref.api_version,
+                name=ref.name,
+                namespace=ref.namespace,
+                uid=ref.uid,
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            source=client.V1EventSource(component=self.component),
+            reporting_component=self.component,
+            reporting_instance=self.component,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        try:
+            self.core.create_namespaced_event(namespace, body)
+        except ApiException as e:
+            log.warning(
+                "could not record event %s on %s/%s: %s", reason, namespace, ref.name, e.reason
+            )

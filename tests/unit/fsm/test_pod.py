@@ -1,0 +1,32 @@
+"""The Pod machine never writes a spec: it marks Pods reconciled or flags them once."""
+
+import pytest
+
+from cheiron.api.meta import IGNORE, NEEDS_RECREATION, RECONCILABLE, RECONCILE_WITH, RECONCILED
+from cheiron.api.observed import AccountInfo
+from cheiron.fsm import pod
+
+WANT = {RECONCILABLE: "true", RECONCILE_WITH: "a,b"}
+
+
+@pytest.mark.parametrize(
+    ("annotations", "pull", "state", "patch", "report"),
+    [
+        ({}, (), pod.UNMANAGED, None, False),
+        (WANT, ("a", "b"), pod.RECONCILED_STATE, {RECONCILED: "true"}, False),
+        ({**WANT, RECONCILED: "true"}, ("a", "b"), pod.RECONCILED_STATE, None, False),
+        (WANT, ("a",), pod.NEEDS_RECREATION_STATE, {NEEDS_RECREATION: "true"}, True),
+        ({**WANT, NEEDS_RECREATION: "true"}, ("a",), pod.NEEDS_RECREATION_STATE, None, False),
+        ({**WANT, IGNORE: "true"}, (), pod.IGNORED, None, False),
+        ({NEEDS_RECREATION: "true"}, (), pod.UNMANAGED, {NEEDS_RECREATION: None}, False),
+    ],
+)
+def test_pod_table(
+    annotations: dict[str, str],
+    pull: tuple[str, ...],
+    state: str,
+    patch: dict[str, str | None] | None,
+    report: bool,
+) -> None:
+    observed = pod.Observed(AccountInfo("ns", "p", annotations, pull))
+    assert pod.plan(observed) == (state, patch, report)
