@@ -1,86 +1,184 @@
 """Builds, parses and merges kubernetes.io/dockerconfigjson payloads (pure, no I/O).
 
-Registry keys are normalised so that one registry has one key whatever form a user wrote:
-- every Docker Hub spelling (`docker.io`, `index.docker.io`, `registry-1.docker.io`,
-  `registry.hub.docker.com`, with or without scheme, `/v1`, `/v2` or trailing slashes) becomes
-  `https://index.docker.io/v1/`, the key the kubelet and docker expect for Docker Hub;
-- any other registry loses its `http(s)://` scheme, trailing slashes and a trailing `/v1` or
-  `/v2` API suffix, and its host is lower-cased; a port and a path prefix are kept.
+Normalisation: each registry gets one key, whatever form a user wrote.
 
-Precedence when several entries name the same registry: the earliest wins (the order of a
-manager's `spec.secrets`); `merge` reports the registries that were overridden.
+- Every Docker Hub spelling (`docker.io`, `index.docker.io`, `registry-1.docker.io`,
+  `registry.hub.docker.com`, any letter case, with or without `http(s)://`, `/v1`, `/v2` or
+  trailing slashes) becomes `https://index.docker.io/v1/`, the key docker and the kubelet use
+  for Docker Hub.
+- Any other registry loses its `http(s)://` scheme, trailing slashes and trailing `/v1` or `/v2`
+  API suffixes; its host is lower-cased; a port and a path prefix are kept as written
+  (`https://GHCR.io/` -> `ghcr.io`, `registry.gitlab.com/group/sub/` ->
+  `registry.gitlab.com/group/sub`).
+- Leading and trailing whitespace is ignored; empty input, whitespace inside, credentials in
+  the URL (`user:pass@host`) and anything that is not a host name or IP address with an
+  optional port are rejected.
+- Normalising is idempotent.
 
-Nothing here puts a password, token or `auth` value into an exception message or a repr.
+Precedence: whenever two entries name the same normalised registry, the earliest wins. Inside
+one payload that is document order (an exact duplicate JSON key included); across payloads given
+to `merge` it is the order of the sequence, which is the order of a manager's `spec.secrets`.
+`merge` reports the registries whose later entries were overridden.
+
+Every entry is canonical once built: `username` and `password` are filled from `auth` when
+absent, and an empty `email` is dropped, so `DockerConfig.parse(c.to_json()) == c`.
+
+Nothing here puts a password, token or `auth` value into an exception message or a repr;
+registry keys that are echoed have any `user:password@` part masked.
 """
 
 import base64
 import binascii
+import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+__all__ = [
+    "DOCKER_HUB",
+    "AuthEntry",
+    "DockerConfig",
+    "DockerConfigError",
+    "encode_auth",
+    "merge",
+    "normalize_registry",
+]
 
 DOCKER_HUB = "https://index.docker.io/v1/"
 
 _HUB_HOSTS = frozenset(
     {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 )
-_HOST = re.compile(
-    r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)"
-    r"(?::[0-9]{1,5})?$"
-)
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+_HOST_PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:]*)(?::(?P<port>[0-9]{1,5}))?$")
+_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _PATH = re.compile(r"^[-._a-zA-Z0-9/]*$")
+_API_SUFFIX = re.compile(r"(?:^|/)v[12]$")
+# Greedy up to the last `@`: a password may itself hold `/` or `@`.
+_USERINFO = re.compile(r"^((?:[a-z][a-z0-9+.-]*://)?).*@", re.IGNORECASE)
+# Long enough to recognise a registry in a message, short enough to keep a hostile key harmless.
+_MAX_ECHO = 80
 
 
 class DockerConfigError(ValueError):
     """A payload or registry that cannot be used; the message never holds credentials."""
 
 
+def _describe(key: str) -> str:
+    """`key` fit for an error message: credentials in a URL are masked, and it is shortened."""
+    masked = _USERINFO.sub(r"\1***@", key)
+    if len(masked) > _MAX_ECHO:
+        masked = masked[:_MAX_ECHO] + "..."
+    return repr(masked)
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if not host or len(host) > 253:
+        return False
+    # Dotted quads also pass the label rule, so IPv4 addresses need no separate branch.
+    return all(_LABEL.match(label) for label in host.split("."))
+
+
 def normalize_registry(registry: str) -> str:
-    """The one key under which `registry` is stored (see the module docstring)."""
+    """Return the one key under which `registry` is stored (rules in the module docstring)."""
     text = registry.strip() if isinstance(registry, str) else ""
-    if not text or any(c.isspace() for c in text):
-        raise DockerConfigError("registry must be a non-empty host without whitespace")
-    rest = re.sub(r"^https?://", "", text, flags=re.IGNORECASE)
-    host, _, path = rest.partition("/")
-    host = host.lower()
+    if not text:
+        raise DockerConfigError("registry is empty")
+    if any(c.isspace() for c in text):
+        raise DockerConfigError(f"registry {_describe(text)} contains whitespace")
+    if "@" in text:
+        raise DockerConfigError(
+            f"registry {_describe(text)} holds credentials; put them in the entry instead"
+        )
+    authority, _, path = _SCHEME.sub("", text).partition("/")
+    authority = authority.lower()
+    match = _HOST_PORT.match(authority)
+    port = match.group("port") if match else None
+    if (
+        match is None
+        or not _valid_host(match.group("host"))
+        or (port is not None and not 0 < int(port) <= 65535)
+    ):
+        raise DockerConfigError(f"registry {_describe(text)} is not a host name or IP[:port]")
     path = path.strip("/")
-    while (shorter := re.sub(r"(^|/)v[12]$", "", path).strip("/")) != path:
+    # Strip repeatedly so `x/v1/v2` and `x/v1` both end where `x` does: that keeps it idempotent.
+    while (shorter := _API_SUFFIX.sub("", path).strip("/")) != path:
         path = shorter
-    if not _HOST.match(host):
-        raise DockerConfigError(f"registry host {host!r} is not a valid host name")
     if not _PATH.match(path):
-        raise DockerConfigError(f"registry path {path!r} has characters a registry cannot use")
-    if host in _HUB_HOSTS and not path:
+        raise DockerConfigError(f"registry {_describe(text)} has a path a registry cannot use")
+    if authority in _HUB_HOSTS and not path:
         return DOCKER_HUB
-    return f"{host}/{path}" if path else host
+    return f"{authority}/{path}" if path else authority
 
 
 def encode_auth(username: str, password: str) -> str:
-    """The `auth` field: base64 of `username:password`."""
-    return base64.b64encode(f"{username}:{password}".encode()).decode()
+    """Return the `auth` field: standard, padded base64 of `username:password` in UTF-8."""
+    try:
+        return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    except UnicodeEncodeError:
+        raise DockerConfigError("username or password is not valid Unicode text") from None
+
+
+def _decode_auth(auth: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(auth, validate=True)
+    except (binascii.Error, ValueError):
+        raise DockerConfigError("`auth` is not valid base64") from None
+    try:
+        text = decoded.decode()
+    except UnicodeDecodeError:
+        raise DockerConfigError("`auth` does not decode to UTF-8 text") from None
+    user, colon, secret = text.partition(":")
+    if not colon:
+        raise DockerConfigError("`auth` does not decode to user:password")
+    return user, secret
 
 
 @dataclass(frozen=True)
 class AuthEntry:
-    """The credentials of one registry."""
+    """The credentials of one registry, made canonical when built.
+
+    `username` and `password` are filled from `auth` when absent; explicit values are kept as
+    given. `auth` and `password` are left out of the repr.
+    """
 
     auth: str = field(repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     email: str | None = None
 
+    def __post_init__(self) -> None:
+        """Check `auth` and fill the fields it implies, so equal credentials compare equal."""
+        if not self.auth:
+            raise DockerConfigError("`auth` is empty")
+        user, secret = _decode_auth(self.auth)
+        if self.username is None:
+            object.__setattr__(self, "username", user)
+        if self.password is None:
+            object.__setattr__(self, "password", secret)
+        if not self.email:
+            # The payload omits an empty email, so keeping "" would break the round trip.
+            object.__setattr__(self, "email", None)
+
     @classmethod
     def from_credentials(
         cls, username: str, password: str, email: str | None = None
     ) -> "AuthEntry":
-        """An entry with `auth` computed from the username and password."""
-        return cls(encode_auth(username, password), username, password, email or None)
+        """Build an entry whose `auth` is computed from a username and password."""
+        _check_credentials(username, password)
+        return cls(encode_auth(username, password), username, password, email)
 
     def to_json_object(self) -> dict[str, str]:
-        """The entry as it appears under `auths` (only the fields that are set)."""
+        """Return the entry as it appears under `auths`, with only the fields that are set."""
         out = {"auth": self.auth}
         if self.username is not None:
             out["username"] = self.username
@@ -91,46 +189,64 @@ class AuthEntry:
         return out
 
 
+def _check_credentials(username: str, password: str) -> None:
+    if not username:
+        raise DockerConfigError("`username` is empty")
+    if ":" in username:
+        # The kubelet prefers `auth` and splits it at the first colon, so it would read a
+        # different username and password than the ones written.
+        raise DockerConfigError("`username` contains ':'")
+    if not password:
+        raise DockerConfigError("`password` is empty")
+
+
 @dataclass(frozen=True)
 class DockerConfig:
-    """A set of registry credentials keyed by normalised registry, in sorted order."""
+    """A set of registry credentials keyed by normalised registry, in sorted order.
+
+    Keys given to the constructor are normalised; if two normalise alike, the first wins.
+    """
 
     auths: Mapping[str, AuthEntry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Freeze the mapping in sorted order so equal configs compare and hash equal."""
-        frozen = MappingProxyType(dict(sorted(self.auths.items())))
-        object.__setattr__(self, "auths", frozen)
+        """Normalise keys and freeze them in sorted order so equal configs compare equal."""
+        entries: dict[str, AuthEntry] = {}
+        for key, entry in self.auths.items():
+            entries.setdefault(normalize_registry(key), entry)
+        object.__setattr__(self, "auths", MappingProxyType(dict(sorted(entries.items()))))
 
     def __eq__(self, other: object) -> bool:
-        """Configs are equal when they hold the same entries."""
+        """Configs are equal when they hold the same registries with the same entries."""
         if not isinstance(other, DockerConfig):
             return NotImplemented
         return dict(self.auths) == dict(other.auths)
 
     def __hash__(self) -> int:
-        """Hash of the entries."""
+        """Hash the sorted entries, consistent with `__eq__`."""
         return hash(tuple(self.auths.items()))
 
     def __repr__(self) -> str:
-        """Registries only: credentials stay out of logs."""
-        return f"DockerConfig(registries={list(self.auths)!r})"
+        """Show the registries only, so credentials stay out of logs."""
+        return f"DockerConfig(registries={self.registries!r})"
 
     @classmethod
     def single(
         cls, registry: str, username: str, password: str, email: str | None = None
     ) -> "DockerConfig":
-        """A config with one registry."""
-        return cls(
-            {normalize_registry(registry): AuthEntry.from_credentials(username, password, email)}
-        )
+        """Build a config with credentials for one registry."""
+        return cls({registry: AuthEntry.from_credentials(username, password, email)})
 
     @classmethod
     def parse(cls, data: bytes | str) -> "DockerConfig":
-        """Parse and validate a `.dockerconfigjson` (or legacy `.dockercfg`) payload."""
+        """Parse and validate a `.dockerconfigjson` (or legacy `.dockercfg`) payload.
+
+        Raises `DockerConfigError` naming the problem and the registry key, never a value.
+        """
         try:
-            document = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+            document = json.loads(data, object_pairs_hook=_first_wins)
+        except (ValueError, RecursionError):
+            # UnicodeDecodeError is a ValueError; RecursionError comes from absurd nesting.
             raise DockerConfigError("not valid JSON") from None
         if not isinstance(document, dict):
             raise DockerConfigError("the document is not a JSON object")
@@ -143,75 +259,82 @@ class DockerConfig:
         parsed: dict[str, AuthEntry] = {}
         for key, raw in auths.items():
             registry = _normalize_key(key)
-            entry = _parse_entry(key, raw)
-            parsed.setdefault(registry, entry)  # first in document order wins
+            try:
+                entry = _parse_entry(raw)
+            except DockerConfigError as e:
+                raise DockerConfigError(f"registry key {_describe(key)}: {e}") from None
+            parsed.setdefault(registry, entry)
         return cls(parsed)
 
     def to_json(self) -> bytes:
-        """Deterministic bytes: sorted keys, compact separators, UTF-8."""
+        """Return deterministic bytes: sorted keys, compact separators, UTF-8, no newline."""
         document = {"auths": {k: v.to_json_object() for k, v in self.auths.items()}}
-        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
 
     @property
     def registries(self) -> tuple[str, ...]:
-        """The normalised registries, sorted."""
+        """Return the normalised registries, sorted."""
         return tuple(self.auths)
 
-    def __iter__(self) -> Iterator[str]:
-        """Iterate the registries."""
-        return iter(self.auths)
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of duplicate keys; the documented precedence is the first.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out.setdefault(key, value)
+    return out
 
 
 def _normalize_key(key: str) -> str:
     try:
         return normalize_registry(key)
     except DockerConfigError as e:
-        raise DockerConfigError(f"registry key {key!r}: {e}") from None
+        raise DockerConfigError(f"registry key is invalid: {e}") from None
 
 
-def _string(key: str, raw: Mapping[str, Any], name: str) -> str | None:
+def _string(raw: Mapping[str, Any], name: str) -> str | None:
     value = raw.get(name)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise DockerConfigError(f"registry {key!r}: `{name}` must be a string")
+        raise DockerConfigError(f"`{name}` must be a string")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate escape (`\ud800`) parses but cannot be written back out.
+        raise DockerConfigError(f"`{name}` is not valid Unicode text") from None
     return value
 
 
-def _parse_entry(key: str, raw: object) -> AuthEntry:
+def _parse_entry(raw: object) -> AuthEntry:
     if not isinstance(raw, dict):
-        raise DockerConfigError(f"registry {key!r}: the entry is not a JSON object")
-    auth = _string(key, raw, "auth")
-    username = _string(key, raw, "username")
-    password = _string(key, raw, "password")
-    email = _string(key, raw, "email") or None
+        raise DockerConfigError("the entry is not a JSON object")
+    auth = _string(raw, "auth")
+    username = _string(raw, "username")
+    password = _string(raw, "password")
+    email = _string(raw, "email")
     if auth:
-        try:
-            decoded = base64.b64decode(auth, validate=True).decode()
-        except (binascii.Error, ValueError):
-            raise DockerConfigError(f"registry {key!r}: `auth` is not valid base64") from None
-        user, colon, secret = decoded.partition(":")
-        if not colon:
-            raise DockerConfigError(f"registry {key!r}: `auth` does not decode to user:password")
-        return AuthEntry(
-            auth,
-            username if username is not None else user,
-            password if password is not None else secret,
-            email,
-        )
-    if username and password is not None and password != "":
+        return AuthEntry(auth, username, password, email)
+    if username is not None and password is not None:
         return AuthEntry.from_credentials(username, password, email)
-    raise DockerConfigError(f"registry {key!r}: needs `auth`, or `username` and `password`")
+    # An identity or registry token alone is for a credential helper, not for the kubelet.
+    raise DockerConfigError("needs `auth`, or `username` and `password`")
 
 
 def merge(configs: Sequence[DockerConfig]) -> tuple[DockerConfig, tuple[str, ...]]:
-    """One config from many; the earliest wins per registry, and the losers are reported."""
+    """Combine configs; the earliest wins per registry.
+
+    Returns the merged config and the registries whose later entries were dropped (sorted,
+    unique). The result does not depend on insertion order inside each config.
+    """
     merged: dict[str, AuthEntry] = {}
     overridden: set[str] = set()
     for config in configs:
         for registry, entry in config.auths.items():
             if registry in merged:
                 overridden.add(registry)
-                continue
-            merged[registry] = entry
+            else:
+                merged[registry] = entry
     return DockerConfig(merged), tuple(sorted(overridden))
