@@ -13,6 +13,7 @@ from cheiron.api.models import (
     ImagePullSecretManagerSpec,
     Mode,
 )
+from cheiron.dockerconfig import DockerConfig, DockerConfigError
 
 DOCKERCONFIGJSON_TYPE = "kubernetes.io/dockerconfigjson"
 DOCKERCONFIGJSON_KEY = ".dockerconfigjson"
@@ -84,11 +85,13 @@ class SecretInfo:
     type: str
     owner_uid: str | None = None
     digest: str = ""
+    # Whether its payload parses as a dockerconfigjson; a broken one is never attached.
+    valid: bool = True
 
     @property
     def is_pull_secret(self) -> bool:
-        """A kubernetes.io/dockerconfigjson Secret."""
-        return self.type == DOCKERCONFIGJSON_TYPE
+        """A usable kubernetes.io/dockerconfigjson Secret."""
+        return self.type == DOCKERCONFIGJSON_TYPE and self.valid
 
 
 @dataclass(frozen=True)
@@ -126,13 +129,20 @@ def namespace_info(body: Mapping[str, Any]) -> NamespaceInfo:
 def secret_info(body: Mapping[str, Any]) -> SecretInfo:
     """A Secret with its payload replaced by a digest."""
     meta = _meta(body)
-    payload = (body.get("data") or {}).get(DOCKERCONFIGJSON_KEY) or ""
+    encoded = (body.get("data") or {}).get(DOCKERCONFIGJSON_KEY) or ""
+    payload = base64.b64decode(encoded) if encoded else b""
+    try:
+        DockerConfig.parse(payload)
+        valid = True
+    except DockerConfigError:
+        valid = False
     return SecretInfo(
         namespace=meta["namespace"],
         name=meta["name"],
         type=body.get("type") or "Opaque",
         owner_uid=(meta.get("labels") or {}).get(OWNER_UID_LABEL),
-        digest=digest(base64.b64decode(payload)) if payload else "",
+        digest=digest(payload) if payload else "",
+        valid=valid,
     )
 
 

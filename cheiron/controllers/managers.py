@@ -103,18 +103,31 @@ async def _write_status(kind: ManagerKind, body: kopf.Body, wanted: dict[str, An
 # --- the reconcile -------------------------------------------------------------------
 
 
-async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> None:
+async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> SecretPlan:
+    """Write the plan; returns it as actually carried out.
+
+    Only pull Secrets are indexed, so a create can meet a Secret of another type under the
+    same name: that is a conflict, like any Secret cheiron does not own.
+    """
     kube = runtime().kube
     labels = secret_labels(manager.uid)
     annotations = secret_annotations(manager)
+    created, updates, conflicts = [], list(plan.update), list(plan.conflicts)
     for d in plan.create:
-        await asyncio.to_thread(
+        if await asyncio.to_thread(
             kube.create_pull_secret, d.namespace, d.name, d.payload, labels, annotations
-        )
-        await asyncio.to_thread(
-            kube.event, ref, "Normal", "SecretCreated", f"created Secret {d.namespace}/{d.name}"
-        )
-    for d in plan.update:
+        ):
+            created.append(d)
+            await asyncio.to_thread(
+                kube.event, ref, "Normal", "SecretCreated", f"created Secret {d.namespace}/{d.name}"
+            )
+            continue
+        found = await asyncio.to_thread(kube.secret_labels, d.namespace, d.name) or {}
+        if found.get(OWNER_UID_LABEL) == manager.uid:
+            updates.append(d)  # ours, not yet seen by the watch
+        else:
+            conflicts.append(SecretInfo(d.namespace, d.name, "unknown", found.get(OWNER_UID_LABEL)))
+    for d in updates:
         await asyncio.to_thread(kube.update_pull_secret, d.namespace, d.name, d.payload, labels)
         await asyncio.to_thread(
             kube.event, ref, "Normal", "SecretUpdated", f"updated Secret {d.namespace}/{d.name}"
@@ -124,6 +137,7 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> None
         await asyncio.to_thread(
             kube.event, ref, "Normal", "SecretDeleted", f"deleted Secret {s.namespace}/{s.name}"
         )
+    return SecretPlan(tuple(created), tuple(updates), plan.delete, tuple(conflicts))
 
 
 async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
@@ -164,13 +178,15 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
     target_namespaces = targets(manager, namespaces)
     existing = idx.owned_and_targeted(manager.uid, target_namespaces)
     plan = plan_secrets(manager.uid, outcomes, target_namespaces, existing)
-    await _apply(manager, plan, ref)
+    plan = await _apply(manager, plan, ref)
     machine.fire("materialized")
 
     after = apply_plan(existing, plan, manager.uid)
     touched = set(target_namespaces) | {s.namespace for s in plan.delete}
+    writes = plan.writes
     for namespace in sorted(touched):
-        await sync_namespace(namespace, idx, {s.name: s for s in after if s.namespace == namespace})
+        in_ns = {s.name: s for s in after if s.namespace == namespace}
+        writes += await sync_namespace(namespace, idx, in_ns)
     progress = Progress(outcomes, plan.conflicts)
     machine.fire("annotated", progress)
 
@@ -199,8 +215,11 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
     previous_message = next(
         (c.get("message") for c in status.get("conditions", []) if c.get("type") == "Ready"), None
     )
-    if await _write_status(kind, body, wanted) and not ready and previous_message != message:
+    status_written = await _write_status(kind, body, wanted)
+    if status_written and not ready and previous_message != message:
         await asyncio.to_thread(kube.event, ref, "Warning", reason, message)
+    # One line per pass: how an operator sees that a converged cluster costs nothing.
+    log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
     return machine.state
 
 

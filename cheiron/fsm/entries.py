@@ -15,7 +15,7 @@ from cheiron.api.observed import (
     ManagerInfo,
     ManagerKind,
 )
-from cheiron.dockerconfig import DockerConfig, DockerConfigError
+from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
 from cheiron.fsm.manager import EntryOutcome
 
 # Reasons, in the CamelCase that conditions and Events use.
@@ -25,6 +25,7 @@ WRONG_SECRET_TYPE = "WrongSecretType"  # noqa: S105 - a reason, not a password
 MALFORMED_DOCKER_CONFIG = "MalformedDockerConfig"
 KEY_NOT_FOUND = "KeyNotFound"
 INVALID_REGISTRY = "InvalidRegistry"
+INVALID_CREDENTIALS = "InvalidCredentials"
 INVALID_SECRET_NAME = "InvalidSecretName"  # noqa: S105 - a reason, not a password
 
 
@@ -57,33 +58,47 @@ def resolve(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Entry
     if entry.existing_secret_ref is not None:
         return _existing(manager, entry, read)
     assert entry.registry is not None  # noqa: S101 - guaranteed by the model
-    if entry.credentials_secret_ref is not None:
-        ref = entry.credentials_secret_ref
-        namespace = getattr(ref, "namespace", None) or manager.namespace or ""
-        secret = read(namespace, ref.name)
-        if secret is None:
-            return EntryOutcome(
-                name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
-            )
-        missing = [k for k in (ref.username_key, ref.password_key) if k not in secret.data]
-        if missing:
-            return EntryOutcome(
-                name,
-                False,
-                KEY_NOT_FOUND,
-                f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}",
-            )
-        username = secret.data[ref.username_key].decode(errors="replace").strip()
-        password = secret.data[ref.password_key].decode(errors="replace").strip()
-    else:
-        assert entry.username is not None  # noqa: S101 - guaranteed by the model
-        assert entry.password is not None  # noqa: S101
-        username, password = entry.username, entry.password
+    credentials = _credentials(manager, entry, read)
+    if isinstance(credentials, EntryOutcome):
+        return credentials
     try:
-        config = DockerConfig.single(entry.registry, username, password, entry.email)
+        normalize_registry(entry.registry)
     except DockerConfigError as e:
         return EntryOutcome(name, False, INVALID_REGISTRY, str(e))
+    try:
+        config = DockerConfig.single(entry.registry, *credentials, entry.email)
+    except DockerConfigError as e:
+        return EntryOutcome(name, False, INVALID_CREDENTIALS, str(e))
     return EntryOutcome(name, True, RESOLVED, payload=config.to_json())
+
+
+def _credentials(
+    manager: ManagerInfo, entry: SecretEntry, read: ReadSecret
+) -> tuple[str, str] | EntryOutcome:
+    """Username and password, inline or from the referenced Secret's keys."""
+    ref = entry.credentials_secret_ref
+    if ref is None:
+        assert entry.username is not None  # noqa: S101 - guaranteed by the model
+        assert entry.password is not None  # noqa: S101
+        return entry.username, entry.password
+    name = entry.secret_name
+    namespace = getattr(ref, "namespace", None) or manager.namespace or ""
+    secret = read(namespace, ref.name)
+    if secret is None:
+        return EntryOutcome(
+            name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
+        )
+    missing = [k for k in (ref.username_key, ref.password_key) if k not in secret.data]
+    if missing:
+        return EntryOutcome(
+            name,
+            False,
+            KEY_NOT_FOUND,
+            f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}",
+        )
+    username = secret.data[ref.username_key].decode(errors="replace").strip()
+    password = secret.data[ref.password_key].decode(errors="replace").strip()
+    return username, password
 
 
 def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> EntryOutcome:

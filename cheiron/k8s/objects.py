@@ -67,8 +67,8 @@ class Kube:
         payload: bytes,
         labels: dict[str, str],
         annotations: dict[str, str],
-    ) -> None:
-        """Create a kubernetes.io/dockerconfigjson Secret."""
+    ) -> bool:
+        """Create a kubernetes.io/dockerconfigjson Secret; False if the name is taken."""
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(
                 name=name, namespace=namespace, labels=labels, annotations=annotations
@@ -76,7 +76,23 @@ class Kube:
             type=DOCKERCONFIGJSON_TYPE,
             data={DOCKERCONFIGJSON_KEY: base64.b64encode(payload).decode()},
         )
-        self.core.create_namespaced_secret(namespace, body)
+        try:
+            self.core.create_namespaced_secret(namespace, body)
+        except ApiException as e:
+            if e.status == CONFLICT:
+                return False
+            raise
+        return True
+
+    def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's labels, or None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as e:
+            if e.status == NOT_FOUND:
+                return None
+            raise
+        return dict(secret.metadata.labels or {})
 
     def update_pull_secret(
         self, namespace: str, name: str, payload: bytes, labels: dict[str, str]

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -71,3 +72,66 @@ def create_manager(
         API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", body
     )
     return namespaced
+
+
+def inline(name: str, registry: str = "ghcr.io", password: str = "pw") -> dict[str, str]:  # noqa: S107
+    """An inline credential entry."""
+    return {"name": name, "registry": registry, "username": "robot", "password": password}
+
+
+def manager_body(
+    name: str, secrets: list[dict[str, Any]], *, mode: str = "ServiceAccount", cluster: bool = False
+) -> dict[str, Any]:
+    """A manager manifest."""
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "ClusterImagePullSecretManager" if cluster else "ImagePullSecretManager",
+        "metadata": {"name": name},
+        "spec": {"mode": mode, "secrets": secrets},
+    }
+
+
+def get_manager(
+    custom: client.CustomObjectsApi, namespace: str | None, name: str
+) -> dict[str, Any]:
+    """A manager of either kind, as stored."""
+    if namespace is None:
+        found: dict[str, Any] = custom.get_cluster_custom_object(
+            API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", name
+        )
+        return found
+    stored: dict[str, Any] = custom.get_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", name
+    )
+    return stored
+
+
+def ready_condition(manager: dict[str, Any]) -> dict[str, Any] | None:
+    """The Ready condition of a manager's status."""
+    for condition in (manager.get("status") or {}).get("conditions", []):
+        if condition["type"] == "Ready":
+            return dict(condition)
+    return None
+
+
+def pull_secrets(core: client.CoreV1Api, namespace: str, account: str = "default") -> list[str]:
+    """The imagePullSecrets of a ServiceAccount, in order."""
+    sa = core.read_namespaced_service_account(account, namespace)
+    return [ref.name for ref in sa.image_pull_secrets or []]
+
+
+def wait_for_pull_secrets(
+    core: client.CoreV1Api, namespace: str, expected: list[str], account: str = "default"
+) -> None:
+    """Poll until a ServiceAccount lists exactly `expected` (in any order)."""
+    eventually(
+        lambda: sorted(pull_secrets(core, namespace, account)) == sorted(expected),
+        what=f"{namespace}/{account} imagePullSecrets == {sorted(expected)}",
+    )
+
+
+def events_for(core: client.CoreV1Api, namespace: str, name: str) -> list[client.CoreV1Event]:
+    """Events about the object `name` in `namespace`."""
+    return [
+        e for e in core.list_namespaced_event(namespace).items if e.involved_object.name == name
+    ]

@@ -1,0 +1,83 @@
+"""Once converged, resyncs and a restarted operator write nothing."""
+
+import re
+from pathlib import Path
+
+from kubernetes import client
+
+from cheiron.devcluster import ControlPlane
+from tests.integration.operator.conftest import (
+    create_manager,
+    get_manager,
+    inline,
+    manager_body,
+    ready_condition,
+    wait_for_pull_secrets,
+)
+from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually
+
+
+def _versions(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> dict[str, str]:
+    versions = {
+        f"secret/{s.metadata.name}": s.metadata.resource_version
+        for s in core.list_namespaced_secret(namespace).items
+    }
+    versions |= {
+        f"sa/{sa.metadata.name}": sa.metadata.resource_version
+        for sa in core.list_namespaced_service_account(namespace).items
+    }
+    versions["manager"] = get_manager(custom, namespace, "m")["metadata"]["resourceVersion"]
+    return versions
+
+
+def _passes(log: str, key: str) -> list[int]:
+    return [int(n) for n in re.findall(rf"reconciled {re.escape(key)}: \w+, (\d+) writes", log)]
+
+
+def test_restart_and_resync_write_nothing(
+    *,
+    control_plane: ControlPlane,
+    crds: None,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    key = f"ImagePullSecretManager/{namespace}/m"
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="app"))
+    )
+    with OperatorProcess(control_plane.kubeconfig_path, tmp_path / "first.log"):
+        create_manager(custom, namespace, manager_body("m", [inline("a"), inline("b", "quay.io")]))
+        wait_for_pull_secrets(core, namespace, ["a", "b"], account="app")
+        wait_for_pull_secrets(core, namespace, ["a", "b"])
+        eventually(
+            lambda: (
+                (ready_condition(get_manager(custom, namespace, "m")) or {}).get("status") == "True"
+            ),
+            what="manager Ready",
+        )
+    before = _versions(core, custom, namespace)
+
+    second = OperatorProcess(
+        control_plane.kubeconfig_path, tmp_path / "second.log", ("--resync-seconds", "1")
+    )
+    with second:
+        # The first pass after the restart and at least two resyncs, each with zero writes.
+        passes = eventually(
+            lambda: _passes(second.logs(), key) if len(_passes(second.logs(), key)) >= 3 else None,
+            what="three reconcile passes",
+        )
+        assert passes[:3] == [0, 0, 0]
+        # The watches were live too: a new account is still served.
+        core.create_namespaced_service_account(
+            namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="sentinel"))
+        )
+        wait_for_pull_secrets(core, namespace, ["a", "b"], account="sentinel")
+
+    after = _versions(core, custom, namespace)
+    after.pop("sa/sentinel")
+    assert after == before
