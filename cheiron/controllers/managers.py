@@ -223,6 +223,25 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
     return machine.state
 
 
+async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) -> None:
+    """Show a failed pass in status (best effort); the type and API reason, never a body."""
+    status = dict(body.get("status") or {})
+    generation = int(body.metadata.get("generation") or 0)
+    detail = getattr(error, "reason", None) or type(error).__name__
+    message = f"reconcile failed ({type(error).__name__}: {detail}); retrying"
+    wanted = {
+        "phase": "Degraded",
+        "conditions": [_condition(status, False, RECONCILE_ERROR, message, generation)],
+    }
+    try:
+        if await _write_status(kind, body, wanted):
+            await asyncio.to_thread(
+                runtime().kube.event, _ref(kind, body), "Warning", RECONCILE_ERROR, message
+            )
+    except Exception:  # noqa: BLE001 - the API may be what failed; the log has it already
+        log.debug("could not report the failure of %s", _key(kind, body))
+
+
 async def _loop(
     kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes
 ) -> None:
@@ -235,8 +254,9 @@ async def _loop(
             try:
                 await reconcile(kind, body, idx)
                 delay = rt.resync_seconds
-            except Exception:
+            except Exception as e:
                 log.exception("reconcile of %s failed; retrying", key)
+                await _report_failure(kind, body, e)
                 delay = 5.0
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stopped.wait())

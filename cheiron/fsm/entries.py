@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
-from cheiron.api.models import DNS_SUBDOMAIN, SecretEntry
+from cheiron.api.models import DNS_SUBDOMAIN, CredentialsRef, SecretEntry, SecretRef
 from cheiron.api.observed import (
     DOCKERCONFIGJSON_KEY,
     DOCKERCONFIGJSON_TYPE,
@@ -72,6 +72,19 @@ def resolve(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Entry
     return EntryOutcome(name, True, RESOLVED, payload=config.to_json())
 
 
+def _read_ref(
+    manager: ManagerInfo, entry: SecretEntry, ref: SecretRef | CredentialsRef, read: ReadSecret
+) -> tuple[str, SecretLike] | EntryOutcome:
+    """The referenced Secret and its namespace (the manager's unless the ref names one)."""
+    namespace = getattr(ref, "namespace", None) or manager.namespace or ""
+    secret = read(namespace, ref.name)
+    if secret is None:
+        return EntryOutcome(
+            entry.secret_name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
+        )
+    return namespace, secret
+
+
 def _credentials(
     manager: ManagerInfo, entry: SecretEntry, read: ReadSecret
 ) -> tuple[str, str] | EntryOutcome:
@@ -81,17 +94,14 @@ def _credentials(
         assert entry.username is not None  # noqa: S101 - guaranteed by the model
         assert entry.password is not None  # noqa: S101
         return entry.username, entry.password
-    name = entry.secret_name
-    namespace = getattr(ref, "namespace", None) or manager.namespace or ""
-    secret = read(namespace, ref.name)
-    if secret is None:
-        return EntryOutcome(
-            name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
-        )
+    found = _read_ref(manager, entry, ref, read)
+    if isinstance(found, EntryOutcome):
+        return found
+    namespace, secret = found
     missing = [k for k in (ref.username_key, ref.password_key) if k not in secret.data]
     if missing:
         return EntryOutcome(
-            name,
+            entry.secret_name,
             False,
             KEY_NOT_FOUND,
             f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}",
@@ -105,12 +115,10 @@ def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Ent
     ref = entry.existing_secret_ref
     assert ref is not None  # noqa: S101 - checked by the caller
     name = entry.secret_name
-    namespace = getattr(ref, "namespace", None) or manager.namespace or ""
-    secret = read(namespace, ref.name)
-    if secret is None:
-        return EntryOutcome(
-            name, False, SECRET_NOT_FOUND, f"Secret {namespace}/{ref.name} not found"
-        )
+    found = _read_ref(manager, entry, ref, read)
+    if isinstance(found, EntryOutcome):
+        return found
+    namespace, secret = found
     if secret.type != DOCKERCONFIGJSON_TYPE:
         return EntryOutcome(
             name,

@@ -49,14 +49,19 @@ class Kube:
 
     # --- Secrets -------------------------------------------------------------------
 
-    def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        """A Secret's type and decoded data, or None when it does not exist."""
+    def _secret(self, namespace: str, name: str) -> Any:
         try:
-            secret = self.core.read_namespaced_secret(name, namespace)
+            return self.core.read_namespaced_secret(name, namespace)
         except ApiException as e:
             if e.status == NOT_FOUND:
                 return None
             raise
+
+    def read_secret(self, namespace: str, name: str) -> SecretData | None:
+        """A Secret's type and decoded data, or None when it does not exist."""
+        secret = self._secret(namespace, name)
+        if secret is None:
+            return None
         data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
         return SecretData(secret.type or "Opaque", data)
 
@@ -86,13 +91,8 @@ class Kube:
 
     def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's labels, or None when it does not exist."""
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace)
-        except ApiException as e:
-            if e.status == NOT_FOUND:
-                return None
-            raise
-        return dict(secret.metadata.labels or {})
+        secret = self._secret(namespace, name)
+        return None if secret is None else dict(secret.metadata.labels or {})
 
     def update_pull_secret(
         self, namespace: str, name: str, payload: bytes, labels: dict[str, str]

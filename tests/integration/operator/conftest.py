@@ -91,6 +91,20 @@ def manager_body(
     }
 
 
+def set_secrets(
+    custom: client.CustomObjectsApi, namespace: str, name: str, secrets: list[dict[str, Any]]
+) -> None:
+    """Replace a namespaced manager's `spec.secrets`."""
+    custom.patch_namespaced_custom_object(
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        "imagepullsecretmanagers",
+        name,
+        {"spec": {"secrets": secrets}},
+    )
+
+
 def get_manager(
     custom: client.CustomObjectsApi, namespace: str | None, name: str
 ) -> dict[str, Any]:

@@ -6,12 +6,13 @@ import time
 
 from kubernetes import client
 
-from cheiron import API_GROUP, API_VERSION
 from tests.integration.operator.conftest import (
     create_manager,
+    events_for,
     inline,
     manager_body,
     pull_secrets,
+    set_secrets,
     wait_for_pull_secrets,
 )
 from tests.support.operator import OperatorProcess
@@ -58,14 +59,7 @@ def test_rotated_password_updates_the_secret_in_place(
     wait_for_pull_secrets(core, namespace, ["gh"])
     uid = core.read_namespaced_secret("gh", namespace).metadata.uid
 
-    custom.patch_namespaced_custom_object(
-        API_GROUP,
-        API_VERSION,
-        namespace,
-        "imagepullsecretmanagers",
-        "m",
-        {"spec": {"secrets": [inline("gh", password="new")]}},
-    )
+    set_secrets(custom, namespace, "m", [inline("gh", password="new")])
     eventually(
         lambda: _password(core, namespace, "gh", "ghcr.io") == "new", what="password rotated"
     )
@@ -88,16 +82,11 @@ def test_removed_entry_goes_and_user_entries_stay(
     create_manager(custom, namespace, manager_body("m", [inline("a"), inline("b", "quay.io")]))
     wait_for_pull_secrets(core, namespace, ["users-own", "a", "b"], account="app")
 
-    custom.patch_namespaced_custom_object(
-        API_GROUP,
-        API_VERSION,
-        namespace,
-        "imagepullsecretmanagers",
-        "m",
-        {"spec": {"secrets": [inline("a")]}},
-    )
+    set_secrets(custom, namespace, "m", [inline("a")])
     wait_for_pull_secrets(core, namespace, ["users-own", "a"], account="app")
     assert pull_secrets(core, namespace, "app")[0] == "users-own"
+    reasons = [e.reason for e in events_for(core, namespace, "app")]
+    assert "PullSecretsUpdated" in reasons
 
     def b_deleted() -> bool:
         return "b" not in [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
