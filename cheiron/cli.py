@@ -27,7 +27,7 @@ def _cmd_version(_: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cheiron.operator import Options, run  # noqa: PLC0415 - kopf is heavy; load on demand
+    from cheiron.operator import Options, WebhookOptions, run  # noqa: PLC0415 - kopf is heavy
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -36,12 +36,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.verbose:
         # kopf's per-object INFO lines are noise at cluster scale.
         logging.getLogger("kopf").setLevel(logging.WARNING)
+    webhook = None
+    if args.webhook_port:
+        webhook = WebhookOptions(
+            port=args.webhook_port,
+            host=args.webhook_host,
+            listen=args.webhook_listen,
+            service=args.webhook_service,
+            failure_policy=args.webhook_failure_policy,
+            timeout_seconds=args.webhook_timeout,
+        )
     run(
         Options(
             kubeconfig=args.kubeconfig,
             namespaces=tuple(args.namespace),
             resync_seconds=args.resync_seconds,
             liveness_endpoint=args.liveness,
+            operator_namespace=args.operator_namespace,
+            webhook=webhook,
         )
     )
     return 0
@@ -130,6 +142,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CHEIRON_LIVENESS"),
         metavar="URL",
         help="serve liveness probes, e.g. http://0.0.0.0:8080/healthz",
+    )
+    run.add_argument(
+        "--operator-namespace",
+        default=os.environ.get("POD_NAMESPACE", "cheiron-system"),
+        help="the operator's own namespace, never served by its webhook (default: %(default)s)",
+    )
+    hook = run.add_argument_group("admission webhook (Pod mode)")
+    hook.add_argument(
+        "--webhook-port",
+        type=int,
+        default=int(os.environ.get("CHEIRON_WEBHOOK_PORT", "0")),
+        help="serve the Pod admission webhook on this port (0, the default: no webhook)",
+    )
+    hook.add_argument(
+        "--webhook-host",
+        default=os.environ.get("CHEIRON_WEBHOOK_HOST", "127.0.0.1"),
+        help="host or IP the apiserver calls when no --webhook-service (default: %(default)s)",
+    )
+    hook.add_argument(
+        "--webhook-listen", default=None, help="address to listen on (default: --webhook-host)"
+    )
+    hook.add_argument(
+        "--webhook-service",
+        default=os.environ.get("CHEIRON_WEBHOOK_SERVICE"),
+        metavar="NS/NAME",
+        help="the Service in front of the operator, for in-cluster installs",
+    )
+    hook.add_argument(
+        "--webhook-failure-policy",
+        choices=("Ignore", "Fail"),
+        default=os.environ.get("CHEIRON_WEBHOOK_FAILURE_POLICY", "Ignore"),
+        help="what the apiserver does when the webhook is down (default: %(default)s)",
+    )
+    hook.add_argument(
+        "--webhook-timeout",
+        type=int,
+        default=2,
+        help="seconds the apiserver waits for the webhook (default: %(default)s)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_cmd_run)

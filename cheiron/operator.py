@@ -1,7 +1,10 @@
 """Starts the operator: kopf settings, the runtime shared by the handlers, and kopf's loop."""
 
+import datetime
 import logging
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -10,8 +13,23 @@ from cheiron.api.meta import FINALIZER, PREFIX
 from cheiron.controllers.runtime import Runtime, configure, runtime
 from cheiron.k8s.client import api_client
 from cheiron.k8s.objects import Kube
+from cheiron.pki import make_serving_pki
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """How the admission webhook is served and registered."""
+
+    port: int
+    # Address to listen on, and (without a Service) the host the apiserver calls.
+    host: str = "127.0.0.1"
+    listen: str | None = None
+    service: str | None = None  # "namespace/name" of a Service in front of the operator
+    failure_policy: str = "Ignore"
+    timeout_seconds: int = 2
+    configuration_name: str = "cheiron"
 
 
 @dataclass(frozen=True)
@@ -22,7 +40,11 @@ class Options:
     namespaces: tuple[str, ...] = ()
     resync_seconds: float = 600.0
     liveness_endpoint: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    operator_namespace: str = "cheiron-system"
+    webhook: WebhookOptions | None = None
+
+
+_options = Options()
 
 
 @kopf.on.startup()
@@ -36,6 +58,59 @@ def _settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 16
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    if _options.webhook is not None:
+        _serve_webhook(settings, _options.webhook)
+
+
+def _serve_webhook(settings: kopf.OperatorSettings, webhook: WebhookOptions) -> None:
+    """Serve admission with a fresh certificate and register it with the apiserver."""
+    from cheiron.k8s.webhooks import (  # noqa: PLC0415 - only with --webhook-port
+        WebhookEndpoint,
+        ensure_configuration,
+        pod_webhook,
+    )
+    from cheiron.webhooks.pods import POD_WEBHOOK  # noqa: PLC0415
+
+    service_ns, _slash, service_name = (webhook.service or "").partition("/")
+    dns = (f"{service_name}.{service_ns}.svc", f"{service_name}.{service_ns}.svc.cluster.local")
+    is_ip = webhook.host.replace(".", "").isdigit() or ":" in webhook.host
+    ca, serving = make_serving_pki(
+        dns_names=dns if webhook.service else (() if is_ip else (webhook.host,)),
+        ip_addresses=(webhook.host,) if is_ip and not webhook.service else (),
+        validity=datetime.timedelta(days=365),
+    )
+    # A new CA per start: the configuration below is rewritten with it before pods can
+    # be admitted by this process, so no key material has to be stored anywhere.
+    certdir = Path(tempfile.mkdtemp(prefix="cheiron-webhook-"))
+    (certdir / "tls.crt").write_bytes(serving.cert_pem)
+    (certdir / "tls.key").write_bytes(serving.key_pem)
+    (certdir / "tls.key").chmod(0o600)
+    settings.admission.server = kopf.WebhookServer(
+        addr=webhook.listen or webhook.host,
+        port=webhook.port,
+        host=webhook.host,
+        certfile=str(certdir / "tls.crt"),
+        pkeyfile=str(certdir / "tls.key"),
+    )
+    endpoint = (
+        WebhookEndpoint(ca.cert_pem, service_namespace=service_ns, service_name=service_name)
+        if webhook.service
+        else WebhookEndpoint(ca.cert_pem, url_base=f"https://{webhook.host}:{webhook.port}")
+    )
+    ensure_configuration(
+        runtime().kube.api,
+        webhook.configuration_name,
+        [
+            pod_webhook(
+                endpoint,
+                POD_WEBHOOK,
+                excluded_namespaces=["kube-system", _options.operator_namespace],
+                failure_policy=webhook.failure_policy,
+                timeout_seconds=webhook.timeout_seconds,
+            )
+        ],
+    )
+    log.info("admission webhook registered as %s", webhook.configuration_name)
 
 
 @kopf.on.login()
@@ -59,12 +134,17 @@ def _login(**_: Any) -> kopf.ConnectionInfo:
 
 def run(options: Options) -> None:
     """Run until SIGINT/SIGTERM."""
+    global _options  # noqa: PLW0603 - one operator per process, set once at start
+    _options = options
     configure(Runtime(Kube(api_client(options.kubeconfig)), options.resync_seconds))
     # Imported for their side effect: registering the handlers.
     import cheiron.controllers.accounts  # noqa: PLC0415
     import cheiron.controllers.indexes  # noqa: PLC0415
     import cheiron.controllers.managers  # noqa: PLC0415
-    import cheiron.controllers.watches  # noqa: F401, PLC0415
+    import cheiron.controllers.watches  # noqa: PLC0415
+
+    if options.webhook is not None:
+        import cheiron.webhooks.pods  # noqa: F401, PLC0415
 
     kopf.run(
         standalone=True,

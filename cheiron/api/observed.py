@@ -152,8 +152,8 @@ def account_info(body: Mapping[str, Any], *, pod: bool = False) -> AccountInfo:
     holder = body.get("spec") if pod else body
     refs = (holder or {}).get("imagePullSecrets") or []
     return AccountInfo(
-        namespace=meta["namespace"],
-        name=meta["name"],
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name") or meta.get("generateName", ""),
         annotations={
             k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(PREFIX)
         },

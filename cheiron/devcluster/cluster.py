@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from cheiron.devcluster.pki import ControlPlanePKI, make_control_plane_pki
 from cheiron.devcluster.versions import BINARIES, default_bin_dir
+from cheiron.pki import ControlPlanePKI, make_control_plane_pki
 
 # Enough for new namespaces to get their ServiceAccount, to finish deleting, for owner
 # references to be collected, and for Deployments to produce Pods as on a real cluster.

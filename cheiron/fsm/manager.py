@@ -216,12 +216,18 @@ def names_in_namespace(
     managers: Iterable[ManagerInfo],
     namespaces: Mapping[str, NamespaceInfo],
     secrets: Mapping[str, SecretInfo],
+    *,
+    include_pending: bool = False,
 ) -> tuple[str, ...]:
     """The pull Secrets every manager in `mode` provides in `namespace`, as `reconcile-with`.
 
     Only Secrets that exist count: cheiron's own for this manager, or, for a namespaced
     manager's existingSecretRef, the referenced pull Secret itself. A foreign Secret that
     happens to share a name is never attached. `secrets` is keyed by name, for `namespace`.
+
+    `include_pending` also counts Secrets cheiron is about to create (no Secret of that name
+    yet): admission uses it, because a Pod's list is fixed at creation while the kubelet
+    retries a pull until the Secret it names appears.
     """
     names: set[str] = set()
     for manager in managers:
@@ -229,9 +235,12 @@ def names_in_namespace(
             continue
         for entry in manager.spec.secrets:
             secret = secrets.get(entry.secret_name)
-            if secret is None or not secret.is_pull_secret:
+            own = in_place(manager, entry, namespace)
+            if secret is None:
+                if include_pending and not own:
+                    names.add(entry.secret_name)
                 continue
-            if in_place(manager, entry, namespace) or secret.owner_uid == manager.uid:
+            if secret.is_pull_secret and (own or secret.owner_uid == manager.uid):
                 names.add(entry.secret_name)
     return tuple(sorted(names))
 

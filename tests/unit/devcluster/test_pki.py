@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cheiron.devcluster.pki import make_control_plane_pki
+from cheiron.pki import make_control_plane_pki
 
 PKI = make_control_plane_pki()
 

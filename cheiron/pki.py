@@ -1,4 +1,4 @@
-"""Generates the certificates and keys a throwaway control plane needs (pure, no I/O)."""
+"""Generates CA, serving and client certificates with cryptography (pure, no I/O)."""
 
 import datetime
 import ipaddress
@@ -47,7 +47,10 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    validity: datetime.timedelta = _VALIDITY,
 ) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
     return (
@@ -57,16 +60,18 @@ def _builder(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_after(now + validity)
     )
 
 
-def make_ca(common_name: str) -> tuple[KeyPair, ec.EllipticCurvePrivateKey]:
+def make_ca(
+    common_name: str, validity: datetime.timedelta = _VALIDITY
+) -> tuple[KeyPair, ec.EllipticCurvePrivateKey]:
     """A self-signed CA; the private key is returned for signing leaves."""
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
-        _builder(name, name, key.public_key())
+        _builder(name, name, key.public_key(), validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -97,6 +102,7 @@ def issue(
     ip_addresses: tuple[str, ...] = (),
     server: bool = False,
     client: bool = False,
+    validity: datetime.timedelta = _VALIDITY,
 ) -> KeyPair:
     """A leaf certificate signed by `ca` for a server, a client, or both."""
     key = _new_key()
@@ -108,7 +114,7 @@ def issue(
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
     if client:
         usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-    builder = _builder(x509.Name(attributes), issuer, key.public_key()).add_extension(
+    builder = _builder(x509.Name(attributes), issuer, key.public_key(), validity).add_extension(
         x509.ExtendedKeyUsage(usages), critical=False
     )
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
@@ -136,3 +142,20 @@ def make_control_plane_pki() -> ControlPlanePKI:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return ControlPlanePKI(ca, serving, admin, _key_pem(sa_key), sa_pub)
+
+
+def make_serving_pki(
+    dns_names: tuple[str, ...], ip_addresses: tuple[str, ...], validity: datetime.timedelta
+) -> tuple[KeyPair, KeyPair]:
+    """A fresh CA and a serving certificate it signed, for a webhook endpoint."""
+    ca, ca_key = make_ca("cheiron-webhook-ca", validity)
+    serving = issue(
+        ca,
+        ca_key,
+        dns_names[0] if dns_names else ip_addresses[0],
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        server=True,
+        validity=validity,
+    )
+    return ca, serving
