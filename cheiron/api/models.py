@@ -208,6 +208,15 @@ class ManagerSpec(Model):
         description="Registry credentials to materialise as dockerconfigjson Secrets.",
         json_schema_extra={"x-kubernetes-validations": [cel(_UNIQUE_NAMES, _UNIQUE_NAMES_MSG)]},
     )
+    recreate_stuck_pods: bool = Field(
+        default=False,
+        description=(
+            "Delete Pods owned by a ReplicaSet, StatefulSet, DaemonSet or Job that wait in "
+            "ErrImagePull or ImagePullBackOff for a registry these secrets cover and were "
+            "created without them, so their owner recreates them with the secrets. Bare Pods "
+            "are never deleted."
+        ),
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> "ManagerSpec":
@@ -283,4 +292,7 @@ class ManagerStatus(Model):
     target_namespaces: int = Field(default=0, ge=0, description="Namespaces acted in.")
     reconciled_objects: int = Field(
         default=0, ge=0, description="ServiceAccounts or Pods annotated with the secrets."
+    )
+    pods_needing_recreation: int = Field(
+        default=0, ge=0, description="Pods created without the secrets (Pod mode)."
     )

@@ -87,6 +87,7 @@ class SecretInfo:
     digest: str = ""
     # Whether its payload parses as a dockerconfigjson; a broken one is never attached.
     valid: bool = True
+    registries: tuple[str, ...] = ()
 
     @property
     def is_pull_secret(self) -> bool:
@@ -104,6 +105,10 @@ class AccountInfo:
     pull_secrets: tuple[str, ...] = ()
     resource_version: str = ""
     uid: str = ""
+    # Pods only: the kind of the controller that owns it, and images stuck on a pull error.
+    controller_kind: str | None = None
+    stuck_images: tuple[str, ...] = ()
+    service_account: str = ""
 
 
 # --- from watched bodies ---------------------------------------------------------------
@@ -132,10 +137,10 @@ def secret_info(body: Mapping[str, Any]) -> SecretInfo:
     encoded = (body.get("data") or {}).get(DOCKERCONFIGJSON_KEY) or ""
     payload = base64.b64decode(encoded) if encoded else b""
     try:
-        DockerConfig.parse(payload)
+        registries = DockerConfig.parse(payload).registries
         valid = True
     except DockerConfigError:
-        valid = False
+        registries, valid = (), False
     return SecretInfo(
         namespace=meta["namespace"],
         name=meta["name"],
@@ -143,6 +148,7 @@ def secret_info(body: Mapping[str, Any]) -> SecretInfo:
         owner_uid=(meta.get("labels") or {}).get(OWNER_UID_LABEL),
         digest=digest(payload) if payload else "",
         valid=valid,
+        registries=registries,
     )
 
 
@@ -160,6 +166,28 @@ def account_info(body: Mapping[str, Any], *, pod: bool = False) -> AccountInfo:
         pull_secrets=tuple(r.get("name", "") for r in refs if isinstance(r, Mapping)),
         resource_version=meta.get("resourceVersion", ""),
         uid=meta.get("uid", ""),
+        controller_kind=next(
+            (o.get("kind") for o in meta.get("ownerReferences") or [] if o.get("controller")),
+            None,
+        ),
+        stuck_images=_stuck_images(body) if pod else (),
+        service_account=(body.get("spec") or {}).get("serviceAccountName", "") if pod else "",
+    )
+
+
+PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+
+
+def _stuck_images(body: Mapping[str, Any]) -> tuple[str, ...]:
+    status = body.get("status") or {}
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    return tuple(
+        s.get("image", "")
+        for s in statuses
+        if ((s.get("state") or {}).get("waiting") or {}).get("reason") in PULL_ERRORS
     )
 
 

@@ -11,12 +11,12 @@ from typing import Any
 import kopf
 
 from cheiron.api.models import Mode
-from cheiron.api.observed import AccountInfo, SecretInfo, account_info
+from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, SecretInfo, account_info
 from cheiron.controllers.indexes import Indexes, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
-from cheiron.fsm.manager import mark_patch, names_in_namespace
+from cheiron.fsm.manager import mark_patch, names_in_namespace, offered_for_recovery
 from cheiron.k8s.objects import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,30 @@ async def sync_namespace(
         names = names_in_namespace(namespace, mode, all_managers, namespaces, in_ns)
         for account in in_namespace(index, namespace):
             writes += await sync_account(account, is_pod, names, ignored)
+    if not ignored:
+        writes += await _recover_namespace(namespace, idx, in_ns)
     return writes
+
+
+async def _recover_namespace(namespace: str, idx: Indexes, secrets: dict[str, SecretInfo]) -> int:
+    """New secrets, or a ServiceAccount that now lists them, may be what a stuck Pod needs."""
+    managers = idx.managers()
+    if not any(m.spec.recreate_stuck_pods for m in managers):
+        return 0
+    namespaces = idx.namespace_map()
+    lists = {a.name: a.pull_secrets for a in in_namespace(idx.accounts, namespace)}
+    deleted = 0
+    for pod in in_namespace(idx.pods, namespace):
+        offered = offered_for_recovery(
+            namespace,
+            managers,
+            namespaces,
+            secrets,
+            service_accounts=lists,
+            service_account=pod.service_account,
+        )
+        deleted += await _recover(pod, offered)
+    return deleted
 
 
 async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Indexes) -> None:
@@ -114,14 +137,79 @@ async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Ind
         return
     account = account_info(body, pod=pod)
     mode = Mode.POD if pod else Mode.SERVICE_ACCOUNT
-    names = names_in_namespace(
+    managers, namespaces = idx.managers(), idx.namespace_map()
+    secrets = idx.secrets_in(account.namespace)
+    names = names_in_namespace(account.namespace, mode, managers, namespaces, secrets)
+    usable = idx.namespace_usable(account.namespace)
+    await sync_account(account, pod, names, not usable)
+    if not usable:
+        return
+    if not pod:
+        # A ServiceAccount that now lists its secrets lets its stuck Pods be recreated.
+        await _recover_namespace(account.namespace, idx, secrets)
+        return
+    if event["type"] == "ADDED":
+        await _report_bypass(account, managers, namespaces, secrets)
+    lists = {a.name: a.pull_secrets for a in in_namespace(idx.accounts, account.namespace)}
+    offered = offered_for_recovery(
         account.namespace,
-        mode,
-        idx.managers(),
-        idx.namespace_map(),
-        idx.secrets_in(account.namespace),
+        managers,
+        namespaces,
+        secrets,
+        service_accounts=lists,
+        service_account=account.service_account,
     )
-    await sync_account(account, pod, names, not idx.namespace_usable(account.namespace))
+    await _recover(account, offered)
+
+
+async def _report_bypass(
+    pod: AccountInfo,
+    managers: list[ManagerInfo],
+    namespaces: dict[str, NamespaceInfo],
+    secrets: dict[str, SecretInfo],
+) -> None:
+    """A Pod with its own list never gets its ServiceAccount's: say so, do not pretend."""
+    if not pod.pull_secrets:
+        return
+    from_account = names_in_namespace(
+        pod.namespace, Mode.SERVICE_ACCOUNT, managers, namespaces, secrets
+    )
+    skipped = [n for n in from_account if n not in pod.pull_secrets]
+    if skipped:
+        await _event(
+            pod,
+            "Pod",
+            "Warning",
+            "ServiceAccountSecretsBypassed",
+            "the Pod lists its own imagePullSecrets, so Kubernetes did not add its "
+            f"ServiceAccount's: {', '.join(skipped)}",
+        )
+
+
+async def _recover(pod: AccountInfo, offered: dict[str, tuple[str, ...]]) -> bool:
+    """Delete an owned Pod stuck on a pull its owner's next Pod will have secrets for."""
+    if not offered or pod_fsm.ignored(pod_fsm.Observed(pod)):
+        return False
+    if not pod_fsm.should_recreate(pod, offered):
+        return False
+    kube = runtime().kube
+    deleted = await asyncio.to_thread(kube.delete_pod, pod.namespace, pod.name, pod.uid)
+    if deleted:
+        log.info(
+            "deleted stuck Pod %s/%s so its %s recreates it",
+            pod.namespace,
+            pod.name,
+            pod.controller_kind,
+        )
+        await _event(
+            pod,
+            "Pod",
+            "Normal",
+            "RecreatedForPullSecrets",
+            f"deleted: stuck pulling {', '.join(pod.stuck_images)} without the pull secrets "
+            f"cheiron provides; its {pod.controller_kind} recreates it with them",
+        )
+    return deleted
 
 
 @kopf.on.event("", "v1", "serviceaccounts")

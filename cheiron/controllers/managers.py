@@ -15,8 +15,8 @@ import kopf
 from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.meta import OWNER_UID_LABEL
-from cheiron.api.models import ConditionStatus
+from cheiron.api.meta import NEEDS_RECREATION, OWNER_UID_LABEL, RECONCILED, TRUE
+from cheiron.api.models import ConditionStatus, Mode
 from cheiron.api.observed import ManagerInfo, ManagerKind, SecretInfo, manager_info
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.indexes import PLURALS, Indexes, in_namespace
@@ -196,9 +196,9 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
         1
         for ns in target_namespaces
         for account in in_namespace(
-            idx.accounts if manager.mode == "ServiceAccount" else idx.pods, ns
+            idx.accounts if manager.mode is Mode.SERVICE_ACCOUNT else idx.pods, ns
         )
-        if account.annotations.get("cheiron.anny.co/reconciled") == "true"
+        if account.annotations.get(RECONCILED) == TRUE
     )
     wanted = {
         "phase": machine.state,
@@ -211,6 +211,14 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
         ],
         "targetNamespaces": len(target_namespaces),
         "reconciledObjects": reconciled,
+        "podsNeedingRecreation": sum(
+            1
+            for ns in target_namespaces
+            for pod in in_namespace(idx.pods, ns)
+            if pod.annotations.get(NEEDS_RECREATION) == TRUE
+        )
+        if manager.mode is Mode.POD
+        else 0,
     }
     previous_message = next(
         (c.get("message") for c in status.get("conditions", []) if c.get("type") == "Ready"), None

@@ -42,7 +42,9 @@ __all__ = [
     "AuthEntry",
     "DockerConfig",
     "DockerConfigError",
+    "covers",
     "encode_auth",
+    "image_location",
     "merge",
     "normalize_registry",
 ]
@@ -338,3 +340,28 @@ def merge(configs: Sequence[DockerConfig]) -> tuple[DockerConfig, tuple[str, ...
             else:
                 merged[registry] = entry
     return DockerConfig(merged), tuple(sorted(overridden))
+
+
+def image_location(image: str) -> str:
+    """Registry host and repository of an image reference, as `host/path` (no tag or digest).
+
+    Docker's rules: a first component with a dot or colon, or `localhost`, is a registry
+    host; anything else lives on Docker Hub (`docker.io`, `library/` for bare names).
+    """
+    name = image.split("@", 1)[0]
+    head, _, rest = name.partition("/")
+    if rest and ("." in head or ":" in head or head == "localhost"):
+        host, path = head.lower(), rest
+    else:
+        host, path = "docker.io", name if rest else f"library/{name}"
+    last = path.rsplit("/", 1)
+    last[-1] = last[-1].split(":", 1)[0]
+    return f"{host}/{'/'.join(last)}"
+
+
+def covers(registry: str, image: str) -> bool:
+    """Whether credentials stored under the normalised key `registry` apply to `image`."""
+    location = image_location(image)
+    if registry == DOCKER_HUB:
+        return location.split("/", 1)[0] in _HUB_HOSTS
+    return location == registry or location.startswith(registry + "/")

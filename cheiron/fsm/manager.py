@@ -245,6 +245,31 @@ def names_in_namespace(
     return tuple(sorted(names))
 
 
+def offered_for_recovery(
+    namespace: str,
+    managers: Iterable[ManagerInfo],
+    namespaces: Mapping[str, NamespaceInfo],
+    secrets: Mapping[str, SecretInfo],
+    *,
+    service_accounts: Mapping[str, tuple[str, ...]],
+    service_account: str,
+) -> dict[str, tuple[str, ...]]:
+    """Pull Secrets a recreated Pod would get from managers opted in to recovery.
+
+    Maps each to the registries it covers. In ServiceAccount mode only what the Pod's
+    ServiceAccount already lists counts: a replacement created earlier would be as stuck.
+    """
+    offered: dict[str, tuple[str, ...]] = {}
+    account_list = service_accounts.get(service_account or "default", ())
+    for manager in managers:
+        if not manager.spec.recreate_stuck_pods:
+            continue
+        for name in names_in_namespace(namespace, manager.mode, [manager], namespaces, secrets):
+            if manager.mode is Mode.POD or name in account_list:
+                offered[name] = secrets[name].registries
+    return offered
+
+
 def in_place(manager: ManagerInfo, entry: SecretEntry, namespace: str) -> bool:
     """Whether `entry` uses an existing Secret where it is, in `namespace`, without a copy."""
     ref = entry.existing_secret_ref

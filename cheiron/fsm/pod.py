@@ -9,6 +9,7 @@ States, derived from the Pod alone:
 Only metadata is ever written; `spec.imagePullSecrets` of an existing Pod is never touched.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cheiron.api.meta import (
@@ -23,6 +24,7 @@ from cheiron.api.meta import (
     split_names,
 )
 from cheiron.api.observed import AccountInfo
+from cheiron.dockerconfig import covers
 from cheiron.fsm import Transition, step
 
 UNMANAGED, RECONCILED_STATE, NEEDS_RECREATION_STATE, IGNORED = (
@@ -116,3 +118,24 @@ def admit(
     if appended:
         annotations[ADDED] = join_names(appended)
     return pod.pull_secrets + appended, annotations
+
+
+# The owners that recreate a deleted Pod; a bare Pod would simply be gone.
+RECREATING_OWNERS = frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"})
+
+
+def should_recreate(pod: AccountInfo, offered: Mapping[str, tuple[str, ...]]) -> bool:
+    """Delete-to-recover: owned by a controller, stuck pulling from a registry it lacks.
+
+    `offered` maps the pull Secrets that opted-in managers provide in the namespace to the
+    registries each covers.
+    """
+    if pod.controller_kind not in RECREATING_OWNERS or not pod.stuck_images:
+        return False
+    missing = [
+        r
+        for name, registries in offered.items()
+        if name not in pod.pull_secrets
+        for r in registries
+    ]
+    return any(covers(registry, image) for image in pod.stuck_images for registry in missing)

@@ -137,6 +137,18 @@ class Kube:
             raise
         return True
 
+    def delete_pod(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete one Pod, only if it is still the one observed (UID precondition)."""
+        try:
+            self.core.delete_namespaced_pod(
+                name, namespace, body=client.V1DeleteOptions(preconditions={"uid": uid})
+            )
+        except ApiException as e:
+            if e.status in (CONFLICT, NOT_FOUND):
+                return False
+            raise
+        return True
+
     # --- managers ------------------------------------------------------------------
 
     def patch_manager_status(

@@ -3,6 +3,7 @@
 Everything comes from the in-memory indexes: no API call is made while a request waits.
 """
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -16,12 +17,24 @@ from cheiron.fsm.pod import admit
 POD_WEBHOOK = "pod-pull-secrets"
 
 
+# A Pod can arrive a moment before the watch has shown its brand-new namespace (and so its
+# opt-out annotation): wait that long for the index rather than ask the API server.
+NAMESPACE_GRACE_SECONDS = 0.5
+
+
+async def _await_namespace(idx: Indexes, namespace: str) -> None:
+    deadline = asyncio.get_running_loop().time() + NAMESPACE_GRACE_SECONDS
+    while namespace not in idx.namespaces and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+
+
 @kopf.on.mutate("", "v1", "pods", id=POD_WEBHOOK, operations=["CREATE"], side_effects=False)
-def inject_pull_secrets(*, body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
+async def inject_pull_secrets(*, body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
     """Add the managed pull Secrets of the Pod's namespace to a Pod being created."""
     idx = Indexes(kwargs)
     if not body.metadata.namespace:
         return  # the apiserver fills it before admission; nothing sensible to do without
+    await _await_namespace(idx, body.metadata.namespace)
     pod = account_info(body, pod=True)
     names = names_in_namespace(
         pod.namespace,

@@ -132,6 +132,8 @@ def test_pod_in_a_brand_new_namespace(
     body = manager_body(f"pods-{namespace}", [inline("cluster-gh")], mode="Pod", cluster=True)
     body["spec"]["excludeNamespaces"] = []
     create_manager(custom, None, body)
+    # The manager is known to the operator before the namespace appears.
+    eventually(lambda: core.read_namespaced_secret("cluster-gh", namespace), what="cluster Secret")
     fresh = f"{namespace}-fresh"
     try:
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=fresh)))

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cheiron.dockerconfig import DOCKER_HUB, DockerConfigError, normalize_registry
+from cheiron.dockerconfig import (
+    DOCKER_HUB,
+    DockerConfigError,
+    covers,
+    image_location,
+    normalize_registry,
+)
 
 HUB_HOSTS = ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]
 SCHEMES = ["", "http://", "https://"]
@@ -113,3 +119,35 @@ def test_normalisation_of_any_text_is_idempotent_or_rejected(registry: str) -> N
     except DockerConfigError:
         return
     assert normalize_registry(once) == once
+
+
+@pytest.mark.parametrize(
+    ("image", "location"),
+    [
+        ("nginx", "docker.io/library/nginx"),
+        ("nginx:1.27", "docker.io/library/nginx"),
+        ("team/app:1", "docker.io/team/app"),
+        ("ghcr.io/team/app:1", "ghcr.io/team/app"),
+        ("GHCR.io/team/app@sha256:abc", "ghcr.io/team/app"),
+        ("localhost:5000/app:dev", "localhost:5000/app"),
+        ("registry.gitlab.com/g/sub/app:1", "registry.gitlab.com/g/sub/app"),
+    ],
+)
+def test_image_location(image: str, location: str) -> None:
+    assert image_location(image) == location
+
+
+@pytest.mark.parametrize(
+    ("registry", "image", "expected"),
+    [
+        (DOCKER_HUB, "nginx", True),
+        (DOCKER_HUB, "docker.io/team/app", True),
+        (DOCKER_HUB, "ghcr.io/team/app", False),
+        ("ghcr.io", "ghcr.io/team/app:1", True),
+        ("ghcr.io", "ghcr.io.evil.com/team/app", False),
+        ("registry.gitlab.com/g", "registry.gitlab.com/g/app", True),
+        ("registry.gitlab.com/g", "registry.gitlab.com/other/app", False),
+    ],
+)
+def test_covers(registry: str, image: str, expected: bool) -> None:
+    assert covers(registry, image) is expected

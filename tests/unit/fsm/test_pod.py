@@ -30,3 +30,45 @@ def test_pod_table(
 ) -> None:
     observed = pod.Observed(AccountInfo("ns", "p", annotations, pull))
     assert pod.plan(observed) == (state, patch, report)
+
+
+STUCK = AccountInfo(
+    "ns", "p", {}, (), controller_kind="ReplicaSet", stuck_images=("ghcr.io/team/app:1",)
+)
+
+
+@pytest.mark.parametrize(
+    ("account", "offered", "expected"),
+    [
+        (STUCK, {"gh": ("ghcr.io",)}, True),
+        (STUCK, {"hub": ("https://index.docker.io/v1/",)}, False),
+        (
+            AccountInfo("ns", "p", {}, ("gh",), "", "", "ReplicaSet", STUCK.stuck_images),
+            {"gh": ("ghcr.io",)},
+            False,
+        ),
+        (
+            AccountInfo("ns", "p", {}, (), controller_kind=None, stuck_images=STUCK.stuck_images),
+            {"gh": ("ghcr.io",)},
+            False,
+        ),
+        (AccountInfo("ns", "p", {}, (), controller_kind="ReplicaSet"), {"gh": ("ghcr.io",)}, False),
+        (
+            AccountInfo("ns", "p", {}, (), controller_kind="Node", stuck_images=STUCK.stuck_images),
+            {"gh": ("ghcr.io",)},
+            False,
+        ),
+    ],
+    ids=[
+        "stuck-owned",
+        "other-registry",
+        "already-has-it",
+        "bare-pod",
+        "not-stuck",
+        "not-a-recreating-owner",
+    ],
+)
+def test_should_recreate(
+    account: AccountInfo, offered: dict[str, tuple[str, ...]], expected: bool
+) -> None:
+    assert pod.should_recreate(account, offered) is expected
