@@ -45,6 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             service=args.webhook_service,
             failure_policy=args.webhook_failure_policy,
             timeout_seconds=args.webhook_timeout,
+            service_accounts=args.webhook_serviceaccounts,
         )
     run(
         Options(
@@ -180,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="seconds the apiserver waits for the webhook (default: %(default)s)",
+    )
+    hook.add_argument(
+        "--webhook-serviceaccounts",
+        action="store_true",
+        default=os.environ.get("CHEIRON_WEBHOOK_SERVICEACCOUNTS", "") == "true",
+        help="also give ServiceAccounts their pull secrets at CREATE",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_cmd_run)

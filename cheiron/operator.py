@@ -30,6 +30,7 @@ class WebhookOptions:
     failure_policy: str = "Ignore"
     timeout_seconds: int = 2
     configuration_name: str = "cheiron"
+    service_accounts: bool = False  # also give new ServiceAccounts their secrets at CREATE
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,11 @@ def _serve_webhook(settings: kopf.OperatorSettings, webhook: WebhookOptions) -> 
     """Serve admission with a fresh certificate and register it with the apiserver."""
     from cheiron.k8s.webhooks import (  # noqa: PLC0415 - only with --webhook-port
         WebhookEndpoint,
+        create_webhook,
         ensure_configuration,
-        pod_webhook,
     )
     from cheiron.webhooks.pods import POD_WEBHOOK  # noqa: PLC0415
+    from cheiron.webhooks.serviceaccounts import SERVICE_ACCOUNT_WEBHOOK  # noqa: PLC0415
 
     service_ns, _slash, service_name = (webhook.service or "").partition("/")
     dns = (f"{service_name}.{service_ns}.svc", f"{service_name}.{service_ns}.svc.cluster.local")
@@ -97,19 +99,21 @@ def _serve_webhook(settings: kopf.OperatorSettings, webhook: WebhookOptions) -> 
         if webhook.service
         else WebhookEndpoint(ca.cert_pem, url_base=f"https://{webhook.host}:{webhook.port}")
     )
-    ensure_configuration(
-        runtime().kube.api,
-        webhook.configuration_name,
-        [
-            pod_webhook(
-                endpoint,
-                POD_WEBHOOK,
-                excluded_namespaces=["kube-system", _options.operator_namespace],
-                failure_policy=webhook.failure_policy,
-                timeout_seconds=webhook.timeout_seconds,
-            )
-        ],
-    )
+    served = [("pods", POD_WEBHOOK)]
+    if webhook.service_accounts:
+        served.append(("serviceaccounts", SERVICE_ACCOUNT_WEBHOOK))
+    hooks = [
+        create_webhook(
+            resource,
+            endpoint,
+            path,
+            excluded_namespaces=["kube-system", _options.operator_namespace],
+            failure_policy=webhook.failure_policy,
+            timeout_seconds=webhook.timeout_seconds,
+        )
+        for resource, path in served
+    ]
+    ensure_configuration(runtime().kube.api, webhook.configuration_name, hooks)
     log.info("admission webhook registered as %s", webhook.configuration_name)
 
 
@@ -144,7 +148,10 @@ def run(options: Options) -> None:
     import cheiron.controllers.watches  # noqa: PLC0415
 
     if options.webhook is not None:
-        import cheiron.webhooks.pods  # noqa: F401, PLC0415
+        import cheiron.webhooks.pods  # noqa: PLC0415
+
+        if options.webhook.service_accounts:
+            import cheiron.webhooks.serviceaccounts  # noqa: F401, PLC0415
 
     kopf.run(
         standalone=True,

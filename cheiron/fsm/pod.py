@@ -13,14 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cheiron.api.meta import (
-    ADDED,
     NEEDS_RECREATION,
     RECONCILABLE,
     RECONCILE_WITH,
     RECONCILED,
     TRUE,
     is_ignored,
-    join_names,
     split_names,
 )
 from cheiron.api.observed import AccountInfo
@@ -101,23 +99,6 @@ def plan(o: Observed) -> tuple[str, dict[str, str | None] | None, bool]:
     patch = {k: v for k, v in want.items() if o.pod.annotations.get(k) != v}
     report = state == NEEDS_RECREATION_STATE and before != NEEDS_RECREATION_STATE
     return state, patch or None, report
-
-
-def admit(
-    pod: AccountInfo, names: tuple[str, ...], namespace_ignored: bool
-) -> tuple[tuple[str, ...], dict[str, str]] | None:
-    """At Pod creation: the pull-secret list and marks to give it (None: leave it as it is).
-
-    The Pod's own entries stay first and in order; nothing is listed twice.
-    """
-    observed = Observed(pod, namespace_ignored)
-    if ignored(observed) or not names:
-        return None
-    appended = tuple(n for n in names if n not in pod.pull_secrets)
-    annotations = {RECONCILABLE: TRUE, RECONCILE_WITH: join_names(names), RECONCILED: TRUE}
-    if appended:
-        annotations[ADDED] = join_names(appended)
-    return pod.pull_secrets + appended, annotations
 
 
 # The owners that recreate a deleted Pod; a bare Pod would simply be gone.

@@ -38,7 +38,8 @@ class WebhookEndpoint:
         return config
 
 
-def pod_webhook(
+def create_webhook(
+    resource: str,
     endpoint: WebhookEndpoint,
     path: str,
     *,
@@ -46,16 +47,16 @@ def pod_webhook(
     failure_policy: str,
     timeout_seconds: int,
 ) -> dict[str, Any]:
-    """The Pod CREATE webhook: never for cheiron's own namespace or kube-system."""
+    """A CREATE webhook for `resource` (pods, serviceaccounts), never for excluded namespaces."""
     return {
-        "name": "pods.cheiron.anny.co",
+        "name": f"{resource}.cheiron.anny.co",
         "clientConfig": endpoint.client_config(path),
         "rules": [
             {
                 "apiGroups": [""],
                 "apiVersions": ["v1"],
                 "operations": ["CREATE"],
-                "resources": ["pods"],
+                "resources": [resource],
                 "scope": "Namespaced",
             }
         ],

@@ -24,7 +24,13 @@ def webhook_operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("webhook") / "operator.log"
-    args = ("--webhook-port", str(free_port()), "--webhook-host", "127.0.0.1")
+    args = (
+        "--webhook-port",
+        str(free_port()),
+        "--webhook-host",
+        "127.0.0.1",
+        "--webhook-serviceaccounts",
+    )
     proc = OperatorProcess(control_plane.kubeconfig_path, log, args)
     proc.start()
     yield proc
@@ -70,7 +76,9 @@ def test_configuration_excludes_system_namespaces(
     config = client.AdmissionregistrationV1Api(api_client).read_mutating_webhook_configuration(
         CONFIGURATION
     )
-    (hook,) = config.webhooks
+    hooks = {h.name: h for h in config.webhooks}
+    assert set(hooks) == {"pods.cheiron.anny.co", "serviceaccounts.cheiron.anny.co"}
+    hook = hooks["pods.cheiron.anny.co"]
     assert hook.client_config.ca_bundle
     assert hook.client_config.url.startswith("https://127.0.0.1:")
     assert hook.failure_policy == "Ignore"
@@ -150,6 +158,22 @@ def test_pod_in_a_brand_new_namespace(
             body["metadata"]["name"],
         )
         core.delete_namespace(fresh)
+
+
+def test_service_account_is_born_with_its_secrets(
+    webhook_operator: OperatorProcess,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    create_manager(custom, namespace, manager_body("m", [inline("gh")]))
+    eventually(lambda: core.read_namespaced_secret("gh", namespace), what="Secret gh")
+    created = core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="newborn"))
+    )
+    # In the create response itself: no later patch was needed.
+    assert [r.name for r in created.image_pull_secrets] == ["gh"]
+    assert created.metadata.annotations[RECONCILED] == "true"
 
 
 def test_webhook_down_does_not_block_pods(

@@ -1,0 +1,45 @@
+"""What both admission handlers share: the decision for an object being created."""
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from cheiron.api.models import Mode
+from cheiron.api.observed import account_info
+from cheiron.controllers.indexes import Indexes
+from cheiron.fsm.admission import admit
+from cheiron.fsm.manager import names_in_namespace
+
+# An object can arrive a moment before the watch has shown its brand-new namespace (and so
+# its opt-out annotation): wait that long for the index rather than ask the API server.
+NAMESPACE_GRACE_SECONDS = 0.5
+
+
+async def _await_namespace(idx: Indexes, namespace: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + NAMESPACE_GRACE_SECONDS
+    while namespace not in idx.namespaces and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def decide(
+    body: kopf.Body, kwargs: Mapping[str, Any], *, pod: bool
+) -> tuple[tuple[str, ...], dict[str, str]] | None:
+    """The pull secrets and marks an object being created should have (None: none)."""
+    namespace = body.metadata.namespace
+    if not namespace:
+        return None  # the apiserver fills it before admission; nothing sensible without
+    idx = Indexes(kwargs)
+    await _await_namespace(idx, namespace)
+    account = account_info(body, pod=pod)
+    names = names_in_namespace(
+        namespace,
+        Mode.POD if pod else Mode.SERVICE_ACCOUNT,
+        idx.managers(),
+        idx.namespace_map(),
+        idx.secrets_in(namespace),
+        include_pending=True,
+    )
+    return admit(account, names, not idx.namespace_usable(namespace))
