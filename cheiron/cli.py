@@ -46,6 +46,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             failure_policy=args.webhook_failure_policy,
             timeout_seconds=args.webhook_timeout,
             service_accounts=args.webhook_serviceaccounts,
+            cert_dir=args.webhook_cert_dir,
+            manage_configuration=not args.no_webhook_configuration,
         )
     run(
         Options(
@@ -187,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=os.environ.get("CHEIRON_WEBHOOK_SERVICEACCOUNTS", "") == "true",
         help="also give ServiceAccounts their pull secrets at CREATE",
+    )
+    hook.add_argument(
+        "--webhook-cert-dir",
+        default=os.environ.get("CHEIRON_WEBHOOK_CERT_DIR"),
+        metavar="DIR",
+        help="serve tls.crt/tls.key from DIR (e.g. a cert-manager Secret) instead of making one",
+    )
+    hook.add_argument(
+        "--no-webhook-configuration",
+        action="store_true",
+        help="do not write the MutatingWebhookConfiguration (cert-manager's CA injector does)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_cmd_run)

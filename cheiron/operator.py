@@ -31,6 +31,10 @@ class WebhookOptions:
     timeout_seconds: int = 2
     configuration_name: str = "cheiron"
     service_accounts: bool = False  # also give new ServiceAccounts their secrets at CREATE
+    # With cert-manager: serve its certificate (tls.crt/tls.key) and leave the configuration
+    # and its caBundle to cert-manager's CA injector.
+    cert_dir: str | None = None
+    manage_configuration: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,19 +78,24 @@ def _serve_webhook(settings: kopf.OperatorSettings, webhook: WebhookOptions) -> 
     from cheiron.webhooks.serviceaccounts import SERVICE_ACCOUNT_WEBHOOK  # noqa: PLC0415
 
     service_ns, _slash, service_name = (webhook.service or "").partition("/")
-    dns = (f"{service_name}.{service_ns}.svc", f"{service_name}.{service_ns}.svc.cluster.local")
-    is_ip = webhook.host.replace(".", "").isdigit() or ":" in webhook.host
-    ca, serving = make_serving_pki(
-        dns_names=dns if webhook.service else (() if is_ip else (webhook.host,)),
-        ip_addresses=(webhook.host,) if is_ip and not webhook.service else (),
-        validity=datetime.timedelta(days=365),
-    )
-    # A new CA per start: the configuration below is rewritten with it before pods can
-    # be admitted by this process, so no key material has to be stored anywhere.
-    certdir = Path(tempfile.mkdtemp(prefix="cheiron-webhook-"))
-    (certdir / "tls.crt").write_bytes(serving.cert_pem)
-    (certdir / "tls.key").write_bytes(serving.key_pem)
-    (certdir / "tls.key").chmod(0o600)
+    if webhook.cert_dir:
+        certdir = Path(webhook.cert_dir)
+        ca_pem = (certdir / "ca.crt").read_bytes() if (certdir / "ca.crt").exists() else b""
+    else:
+        dns = (f"{service_name}.{service_ns}.svc", f"{service_name}.{service_ns}.svc.cluster.local")
+        is_ip = webhook.host.replace(".", "").isdigit() or ":" in webhook.host
+        ca, serving = make_serving_pki(
+            dns_names=dns if webhook.service else (() if is_ip else (webhook.host,)),
+            ip_addresses=(webhook.host,) if is_ip and not webhook.service else (),
+            validity=datetime.timedelta(days=365),
+        )
+        ca_pem = ca.cert_pem
+        # A new CA per start: the configuration below is rewritten with it before Pods can
+        # be admitted by this process, so no key material has to be stored anywhere.
+        certdir = Path(tempfile.mkdtemp(prefix="cheiron-webhook-"))
+        (certdir / "tls.crt").write_bytes(serving.cert_pem)
+        (certdir / "tls.key").write_bytes(serving.key_pem)
+        (certdir / "tls.key").chmod(0o600)
     settings.admission.server = kopf.WebhookServer(
         addr=webhook.listen or webhook.host,
         port=webhook.port,
@@ -94,10 +103,12 @@ def _serve_webhook(settings: kopf.OperatorSettings, webhook: WebhookOptions) -> 
         certfile=str(certdir / "tls.crt"),
         pkeyfile=str(certdir / "tls.key"),
     )
+    if not webhook.manage_configuration:
+        return
     endpoint = (
-        WebhookEndpoint(ca.cert_pem, service_namespace=service_ns, service_name=service_name)
+        WebhookEndpoint(ca_pem, service_namespace=service_ns, service_name=service_name)
         if webhook.service
-        else WebhookEndpoint(ca.cert_pem, url_base=f"https://{webhook.host}:{webhook.port}")
+        else WebhookEndpoint(ca_pem, url_base=f"https://{webhook.host}:{webhook.port}")
     )
     served = [("pods", POD_WEBHOOK)]
     if webhook.service_accounts:

@@ -69,6 +69,8 @@ async def _sync_pod(pod: AccountInfo, namespace_ignored: bool) -> bool:
         kube.patch_pod, pod.namespace, pod.name, {"metadata": {"annotations": patch}}
     )
     if written and report:
+        # The managers count flagged Pods in their status; wake-ups coalesce per manager.
+        runtime().wake(*runtime().wakeups)
         await _event(
             pod,
             "Pod",

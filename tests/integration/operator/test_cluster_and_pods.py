@@ -110,3 +110,10 @@ def test_pod_mode_flags_existing_pods_without_writing_their_spec(
     )
     # Pod mode leaves ServiceAccounts alone.
     assert pull_secrets(core, namespace) == []
+    eventually(
+        lambda: (
+            (get_manager(custom, namespace, "m").get("status") or {}).get("podsNeedingRecreation")
+            == 1
+        ),
+        what="status counts the Pod",
+    )
