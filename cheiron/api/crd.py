@@ -23,7 +23,7 @@ from cheiron.api.models import (
 JsonObject = dict[str, Any]
 
 # Keywords of JSON Schema that a structural schema either forbids or does not need.
-_DROPPED = {"title", "additionalProperties", "$defs", "discriminator"}
+_DROPPED = {"title", "$defs", "discriminator", "propertyNames"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,9 @@ def structural(schema: JsonObject) -> JsonObject:
                 out["enum"] = [value]
             elif key == "properties":
                 out[key] = {name: resolve(sub) for name, sub in value.items()}
+            elif key == "additionalProperties" and isinstance(value, bool):
+                # `false` (extra="forbid") is not structural; the apiserver prunes instead.
+                continue
             elif key not in _DROPPED:
                 out[key] = resolve(value)
         if "enum" in out and "type" not in out:

@@ -187,6 +187,81 @@ class ClusterSecretEntry(SecretEntry):
     )
 
 
+LabelKey = Annotated[str, Field(min_length=1, max_length=317)]
+LabelValue = Annotated[str, Field(max_length=63)]
+
+
+class LabelSelectorRequirement(Model):
+    """One matchExpressions item, as in Kubernetes label selectors."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.operator in ['In', 'NotIn'] ? size(self.values) > 0 "
+                    ": !has(self.values) || size(self.values) == 0",
+                    "In and NotIn need values; Exists and DoesNotExist take none",
+                )
+            ]
+        }
+    )
+
+    key: LabelKey
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[LabelValue] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _values(self) -> "LabelSelectorRequirement":
+        if (self.operator in ("In", "NotIn")) != bool(self.values):
+            raise ValueError("In and NotIn need values; Exists and DoesNotExist take none")
+        return self
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector: every matchLabels pair and every expression must hold."""
+
+    match_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+
+class AnnotationSelector(Model):
+    """Every listed annotation must be present with exactly that value."""
+
+    match_annotations: dict[LabelKey, str] = Field(default_factory=dict)
+
+
+class NamespaceRules(Model):
+    """Namespaces selected by name, by labels or by annotations (any rule is enough)."""
+
+    names: list[NamespaceName] = Field(
+        default_factory=list,
+        description="Namespaces by name; the only way to include kube-system.",
+    )
+    labels: list[LabelSelector] = Field(default_factory=list)
+    annotations: list[AnnotationSelector] = Field(default_factory=list)
+
+
+class PodRules(Model):
+    """Namespaces that hold at least one Pod matching any of these rules."""
+
+    labels: list[LabelSelector] = Field(default_factory=list)
+    annotations: list[AnnotationSelector] = Field(default_factory=list)
+
+
+class ClusterTarget(Model):
+    """Which namespaces a cluster manager acts in: all when no rule is given."""
+
+    namespaces: NamespaceRules | None = None
+    namespaces_with_pods: PodRules | None = None
+
+
+class ServiceAccountSelector(Model):
+    """Which ServiceAccounts of a target namespace get the secrets (default: all)."""
+
+    names: list[ObjectName] = Field(default_factory=list)
+    label_selector: LabelSelector | None = None
+
+
 _UNIQUE_NAMES = (
     "self.all(a, self.exists_one(b, "
     "(has(a.name) ? a.name : a.existingSecretRef.name) == "
@@ -207,6 +282,10 @@ class ManagerSpec(Model):
         max_length=64,
         description="Registry credentials to materialise as dockerconfigjson Secrets.",
         json_schema_extra={"x-kubernetes-validations": [cel(_UNIQUE_NAMES, _UNIQUE_NAMES_MSG)]},
+    )
+    service_account_selector: ServiceAccountSelector | None = Field(
+        default=None,
+        description="Patch only these ServiceAccounts (by name and/or labels); default all.",
     )
     recreate_stuck_pods: bool = Field(
         default=False,
@@ -242,7 +321,14 @@ class ClusterImagePullSecretManagerSpec(ManagerSpec):
     exclude_namespaces: list[NamespaceName] = Field(
         default_factory=list,
         max_length=1024,
-        description="Namespaces never acted in (kube-system is always excluded).",
+        description=(
+            "Namespaces never acted in; wins over target. kube-system is excluded unless "
+            "target.namespaces.names lists it."
+        ),
+    )
+    target: ClusterTarget | None = Field(
+        default=None,
+        description="Select namespaces (any rule matching is enough); all when absent.",
     )
 
 

@@ -109,6 +109,9 @@ class AccountInfo:
     controller_kind: str | None = None
     stuck_images: tuple[str, ...] = ()
     service_account: str = ""
+    # For selectors: the object's labels and all its annotations.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    object_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- from watched bodies ---------------------------------------------------------------
@@ -172,6 +175,8 @@ def account_info(body: Mapping[str, Any], *, pod: bool = False) -> AccountInfo:
         ),
         stuck_images=_stuck_images(body) if pod else (),
         service_account=(body.get("spec") or {}).get("serviceAccountName", "") if pod else "",
+        labels=dict(meta.get("labels") or {}),
+        object_annotations=dict(meta.get("annotations") or {}) if pod else {},
     )
 
 

@@ -11,12 +11,12 @@ from typing import Any
 import kopf
 
 from cheiron.api.models import Mode
-from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, SecretInfo, account_info
+from cheiron.api.observed import AccountInfo, ManagerInfo, SecretInfo, account_info
 from cheiron.controllers.indexes import Indexes, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
-from cheiron.fsm.manager import mark_patch, names_in_namespace, offered_for_recovery
+from cheiron.fsm.manager import mark_patch
 from cheiron.k8s.objects import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -96,18 +96,15 @@ async def sync_namespace(
     `secrets` overrides the indexed Secrets of the namespace with what a manager just wrote,
     since the watch may not have delivered it yet.
     """
-    namespaces = idx.namespace_map()
     ignored = not idx.namespace_usable(namespace)
-    all_managers = idx.managers()
     in_ns = secrets if secrets is not None else idx.secrets_in(namespace)
     writes = 0
-    for mode, index, is_pod in (
-        (Mode.SERVICE_ACCOUNT, idx.accounts, False),
-        (Mode.POD, idx.pods, True),
-    ):
-        names = names_in_namespace(namespace, mode, all_managers, namespaces, in_ns)
-        for account in in_namespace(index, namespace):
-            writes += await sync_account(account, is_pod, names, ignored)
+    pod_names = idx.names(namespace, Mode.POD, secrets=in_ns)
+    for account in in_namespace(idx.accounts, namespace):
+        names = idx.names(namespace, Mode.SERVICE_ACCOUNT, secrets=in_ns, account=account)
+        writes += await sync_account(account, False, names, ignored)
+    for pod in in_namespace(idx.pods, namespace):
+        writes += await sync_account(pod, True, pod_names, ignored)
     if not ignored:
         writes += await _recover_namespace(namespace, idx, in_ns)
     return writes
@@ -115,33 +112,26 @@ async def sync_namespace(
 
 async def _recover_namespace(namespace: str, idx: Indexes, secrets: dict[str, SecretInfo]) -> int:
     """New secrets, or a ServiceAccount that now lists them, may be what a stuck Pod needs."""
-    managers = idx.managers()
-    if not any(m.spec.recreate_stuck_pods for m in managers):
+    if not any(m.spec.recreate_stuck_pods for m in idx.managers()):
         return 0
-    namespaces = idx.namespace_map()
-    lists = {a.name: a.pull_secrets for a in in_namespace(idx.accounts, namespace)}
     deleted = 0
     for pod in in_namespace(idx.pods, namespace):
-        offered = offered_for_recovery(
-            namespace,
-            managers,
-            namespaces,
-            secrets,
-            service_accounts=lists,
-            service_account=pod.service_account,
-        )
-        deleted += await _recover(pod, offered)
+        deleted += await _recover(pod, idx.offered(namespace, secrets, pod))
     return deleted
 
 
 async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Indexes) -> None:
+    if pod:
+        # Pods can make their namespace a target (namespacesWithPods); wake-ups coalesce.
+        runtime().wake(*(m.key for m in idx.managers() if _selects_by_pods(m)))
     if event["type"] == "DELETED":
         return
     account = account_info(body, pod=pod)
-    mode = Mode.POD if pod else Mode.SERVICE_ACCOUNT
-    managers, namespaces = idx.managers(), idx.namespace_map()
     secrets = idx.secrets_in(account.namespace)
-    names = names_in_namespace(account.namespace, mode, managers, namespaces, secrets)
+    if pod:
+        names = idx.names(account.namespace, Mode.POD, secrets=secrets)
+    else:
+        names = idx.names(account.namespace, Mode.SERVICE_ACCOUNT, secrets=secrets, account=account)
     usable = idx.namespace_usable(account.namespace)
     await sync_account(account, pod, names, not usable)
     if not usable:
@@ -151,31 +141,20 @@ async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Ind
         await _recover_namespace(account.namespace, idx, secrets)
         return
     if event["type"] == "ADDED":
-        await _report_bypass(account, managers, namespaces, secrets)
-    lists = {a.name: a.pull_secrets for a in in_namespace(idx.accounts, account.namespace)}
-    offered = offered_for_recovery(
-        account.namespace,
-        managers,
-        namespaces,
-        secrets,
-        service_accounts=lists,
-        service_account=account.service_account,
-    )
-    await _recover(account, offered)
+        await _report_bypass(account, idx, secrets)
+    await _recover(account, idx.offered(account.namespace, secrets, account))
 
 
-async def _report_bypass(
-    pod: AccountInfo,
-    managers: list[ManagerInfo],
-    namespaces: dict[str, NamespaceInfo],
-    secrets: dict[str, SecretInfo],
-) -> None:
+def _selects_by_pods(manager: ManagerInfo) -> bool:
+    target = getattr(manager.spec, "target", None)
+    return target is not None and target.namespaces_with_pods is not None
+
+
+async def _report_bypass(pod: AccountInfo, idx: Indexes, secrets: dict[str, SecretInfo]) -> None:
     """A Pod with its own list never gets its ServiceAccount's: say so, do not pretend."""
     if not pod.pull_secrets:
         return
-    from_account = names_in_namespace(
-        pod.namespace, Mode.SERVICE_ACCOUNT, managers, namespaces, secrets
-    )
+    from_account = idx.names(pod.namespace, Mode.SERVICE_ACCOUNT, secrets=secrets)
     skipped = [n for n in from_account if n not in pod.pull_secrets]
     if skipped:
         await _event(

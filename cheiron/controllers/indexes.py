@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.meta import OWNER_UID_LABEL
+from cheiron.api.models import Mode
 from cheiron.api.observed import (
     AccountInfo,
     ManagerInfo,
@@ -24,6 +25,7 @@ from cheiron.api.observed import (
     namespace_info,
     secret_info,
 )
+from cheiron.fsm.manager import names_in_namespace, offered_for_recovery
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,47 @@ class Indexes:
         """The namespace exists, is not being deleted and did not opt out."""
         info = self.namespace_map().get(namespace)
         return info is not None and info.usable
+
+    def pods_in(self, namespace: str) -> list[AccountInfo]:
+        """Indexed Pods of a namespace."""
+        return in_namespace(self.pods, namespace)
+
+    def names(
+        self,
+        namespace: str,
+        mode: Mode,
+        *,
+        secrets: Mapping[str, SecretInfo] | None = None,
+        account: AccountInfo | None = None,
+        include_pending: bool = False,
+    ) -> tuple[str, ...]:
+        """`reconcile-with` for `account` (or any object) of `mode` in `namespace`."""
+        return names_in_namespace(
+            namespace,
+            mode,
+            self.managers(),
+            self.namespace_map(),
+            secrets if secrets is not None else self.secrets_in(namespace),
+            include_pending=include_pending,
+            pods_in=self.pods_in,
+            account=account,
+        )
+
+    def offered(
+        self, namespace: str, secrets: Mapping[str, SecretInfo], pod: AccountInfo
+    ) -> dict[str, tuple[str, ...]]:
+        """Pull Secrets a recreated `pod` would get from managers opted in to recovery."""
+        return offered_for_recovery(
+            namespace,
+            self.managers(),
+            self.namespace_map(),
+            secrets,
+            service_accounts={
+                a.name: a.pull_secrets for a in in_namespace(self.accounts, namespace)
+            },
+            service_account=pod.service_account,
+            pods_in=self.pods_in,
+        )
 
     def secrets_in(self, namespace: str) -> dict[str, SecretInfo]:
         """Indexed Secrets of a namespace by name."""

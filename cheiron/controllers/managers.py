@@ -175,7 +175,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
     machine.fire("resolved")
 
     namespaces = idx.namespace_map()
-    target_namespaces = targets(manager, namespaces)
+    target_namespaces = targets(manager, namespaces, idx.pods_in)
     existing = idx.owned_and_targeted(manager.uid, target_namespaces)
     plan = plan_secrets(manager.uid, outcomes, target_namespaces, existing)
     plan = await _apply(manager, plan, ref)

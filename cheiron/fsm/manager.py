@@ -19,16 +19,23 @@ from cheiron.api.meta import (
     is_ignored,
     join_names,
 )
-from cheiron.api.models import Mode, SecretEntry
+from cheiron.api.models import ClusterImagePullSecretManagerSpec, Mode, SecretEntry
 from cheiron.api.observed import (
     DOCKERCONFIGJSON_TYPE,
+    AccountInfo,
     ManagerInfo,
     ManagerKind,
     SecretInfo,
     digest,
 )
 from cheiron.fsm import Transition, step
-from cheiron.targeting import NamespaceInfo, cluster_targets, namespaced_targets
+from cheiron.targeting import (
+    NamespaceInfo,
+    PodsIn,
+    account_selected,
+    cluster_targets,
+    namespaced_targets,
+)
 
 PENDING, RESOLVING, MATERIALIZING, ANNOTATING, READY, DEGRADED = (
     "Pending",
@@ -98,15 +105,41 @@ class ManagerMachine:
 # --- targeting -------------------------------------------------------------------------
 
 
-def targets(manager: ManagerInfo, namespaces: Mapping[str, NamespaceInfo]) -> list[str]:
+def _no_pods(_: str) -> Iterable[AccountInfo]:
+    return ()
+
+
+def targets(
+    manager: ManagerInfo,
+    namespaces: Mapping[str, NamespaceInfo],
+    pods_in: PodsIn = _no_pods,
+) -> list[str]:
     """The namespaces a manager acts in now."""
     if manager.deleting:
         return []
     if manager.kind is ManagerKind.NAMESPACED:
         assert manager.namespace is not None  # noqa: S101 - namespaced kind has a namespace
         return namespaced_targets(manager.namespace, namespaces)
-    exclude = getattr(manager.spec, "exclude_namespaces", ())
-    return cluster_targets(namespaces.values(), exclude)
+    spec = manager.spec
+    assert isinstance(spec, ClusterImagePullSecretManagerSpec)  # noqa: S101 - by kind
+    return cluster_targets(namespaces.values(), spec.exclude_namespaces, spec.target, pods_in)
+
+
+def acts_in(
+    manager: ManagerInfo,
+    namespace: str,
+    namespaces: Mapping[str, NamespaceInfo],
+    pods_in: PodsIn = _no_pods,
+) -> bool:
+    """Whether a manager acts in one namespace (without computing all its targets)."""
+    info = namespaces.get(namespace)
+    if manager.deleting or info is None:
+        return False
+    if manager.kind is ManagerKind.NAMESPACED:
+        return manager.namespace == namespace and info.usable
+    spec = manager.spec
+    assert isinstance(spec, ClusterImagePullSecretManagerSpec)  # noqa: S101 - by kind
+    return bool(cluster_targets([info], spec.exclude_namespaces, spec.target, pods_in))
 
 
 # --- materialising Secrets -------------------------------------------------------------
@@ -218,6 +251,8 @@ def names_in_namespace(
     secrets: Mapping[str, SecretInfo],
     *,
     include_pending: bool = False,
+    pods_in: PodsIn = _no_pods,
+    account: AccountInfo | None = None,
 ) -> tuple[str, ...]:
     """The pull Secrets every manager in `mode` provides in `namespace`, as `reconcile-with`.
 
@@ -228,10 +263,16 @@ def names_in_namespace(
     `include_pending` also counts Secrets cheiron is about to create (no Secret of that name
     yet): admission uses it, because a Pod's list is fixed at creation while the kubelet
     retries a pull until the Secret it names appears.
+
+    With `account`, managers whose serviceAccountSelector leaves it out do not count.
     """
     names: set[str] = set()
     for manager in managers:
-        if manager.mode is not mode or namespace not in targets(manager, namespaces):
+        if manager.mode is not mode or not acts_in(manager, namespace, namespaces, pods_in):
+            continue
+        if account is not None and not account_selected(
+            manager.spec.service_account_selector, account.name, account.labels
+        ):
             continue
         for entry in manager.spec.secrets:
             secret = secrets.get(entry.secret_name)
@@ -253,6 +294,7 @@ def offered_for_recovery(
     *,
     service_accounts: Mapping[str, tuple[str, ...]],
     service_account: str,
+    pods_in: PodsIn = _no_pods,
 ) -> dict[str, tuple[str, ...]]:
     """Pull Secrets a recreated Pod would get from managers opted in to recovery.
 
@@ -264,7 +306,9 @@ def offered_for_recovery(
     for manager in managers:
         if not manager.spec.recreate_stuck_pods:
             continue
-        for name in names_in_namespace(namespace, manager.mode, [manager], namespaces, secrets):
+        for name in names_in_namespace(
+            namespace, manager.mode, [manager], namespaces, secrets, pods_in=pods_in
+        ):
             if manager.mode is Mode.POD or name in account_list:
                 offered[name] = secrets[name].registries
     return offered

@@ -1,13 +1,85 @@
-"""Which namespaces a manager acts in, from what the watches observed (pure, no I/O)."""
+"""Which namespaces and ServiceAccounts a manager acts on, from what the watches saw (pure).
 
-from collections.abc import Iterable, Mapping
+imps' semantics: a namespace is selected when ANY rule matches (a name, a label selector,
+an annotation selector, or a Pod in it matching a Pod rule); without rules every namespace
+is. `excludeNamespaces` always wins, and kube-system is only ever selected by name.
+"""
 
-from cheiron.api.observed import NamespaceInfo
+from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["ALWAYS_EXCLUDED", "NamespaceInfo", "cluster_targets", "namespaced_targets"]
+from cheiron.api.models import (
+    AnnotationSelector,
+    ClusterTarget,
+    LabelSelector,
+    ServiceAccountSelector,
+)
+from cheiron.api.observed import AccountInfo, NamespaceInfo
+
+__all__ = [
+    "ALWAYS_EXCLUDED",
+    "NamespaceInfo",
+    "PodsIn",
+    "account_selected",
+    "annotations_match",
+    "cluster_targets",
+    "labels_match",
+    "namespace_selected",
+    "namespaced_targets",
+]
 
 # Never targeted implicitly: system pods there must not depend on cheiron being up.
 ALWAYS_EXCLUDED = frozenset({"kube-system"})
+
+PodsIn = Callable[[str], Iterable[AccountInfo]]
+
+
+def labels_match(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
+    """Kubernetes label-selector semantics: every pair and every expression holds."""
+    if any(labels.get(k) != v for k, v in selector.match_labels.items()):
+        return False
+    for req in selector.match_expressions:
+        present = req.key in labels
+        value = labels.get(req.key)
+        ok = {
+            "In": present and value in req.values,
+            "NotIn": not present or value not in req.values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[req.operator]
+        if not ok:
+            return False
+    return True
+
+
+def annotations_match(selector: AnnotationSelector, annotations: Mapping[str, str]) -> bool:
+    """Every listed annotation is present with exactly that value."""
+    return all(annotations.get(k) == v for k, v in selector.match_annotations.items())
+
+
+def namespace_selected(
+    namespace: NamespaceInfo, target: ClusterTarget | None, pods: Iterable[AccountInfo]
+) -> bool:
+    """Whether a namespace matches a target's rules (ignoring exclusions)."""
+    ns_rules = target.namespaces if target else None
+    pod_rules = target.namespaces_with_pods if target else None
+    if ns_rules is not None and namespace.name in ns_rules.names:
+        return True
+    if namespace.name in ALWAYS_EXCLUDED:
+        return False
+    if ns_rules is None and pod_rules is None:
+        return True
+    by_namespace = ns_rules is not None and (
+        any(labels_match(s, namespace.labels) for s in ns_rules.labels)
+        or any(annotations_match(s, namespace.annotations) for s in ns_rules.annotations)
+    )
+    return by_namespace or (
+        pod_rules is not None
+        and any(
+            any(labels_match(s, pod.labels) for s in pod_rules.labels)
+            or any(annotations_match(s, pod.object_annotations) for s in pod_rules.annotations)
+            for pod in pods
+        )
+    )
 
 
 def namespaced_targets(own_namespace: str, namespaces: Mapping[str, NamespaceInfo]) -> list[str]:
@@ -16,7 +88,29 @@ def namespaced_targets(own_namespace: str, namespaces: Mapping[str, NamespaceInf
     return [own_namespace] if info is not None and info.usable else []
 
 
-def cluster_targets(namespaces: Iterable[NamespaceInfo], exclude: Iterable[str] = ()) -> list[str]:
-    """A cluster manager acts in every usable namespace but the excluded ones, sorted."""
-    excluded = ALWAYS_EXCLUDED | set(exclude)
-    return sorted(ns.name for ns in namespaces if ns.usable and ns.name not in excluded)
+def cluster_targets(
+    namespaces: Iterable[NamespaceInfo],
+    exclude: Iterable[str] = (),
+    target: ClusterTarget | None = None,
+    pods_in: PodsIn = lambda _: (),
+) -> list[str]:
+    """The usable namespaces a cluster manager selects, minus the excluded ones, sorted."""
+    excluded = set(exclude)
+    return sorted(
+        ns.name
+        for ns in namespaces
+        if ns.usable
+        and ns.name not in excluded
+        and namespace_selected(ns, target, pods_in(ns.name))
+    )
+
+
+def account_selected(
+    selector: ServiceAccountSelector | None, name: str, labels: Mapping[str, str]
+) -> bool:
+    """Whether a ServiceAccount is one a manager patches (by name and/or labels; all if unset)."""
+    if selector is None:
+        return True
+    if selector.names and name not in selector.names:
+        return False
+    return selector.label_selector is None or labels_match(selector.label_selector, labels)

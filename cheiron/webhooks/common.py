@@ -10,7 +10,6 @@ from cheiron.api.models import Mode
 from cheiron.api.observed import account_info
 from cheiron.controllers.indexes import Indexes
 from cheiron.fsm.admission import admit
-from cheiron.fsm.manager import names_in_namespace
 
 # An object can arrive a moment before the watch has shown its brand-new namespace (and so
 # its opt-out annotation): wait that long for the index rather than ask the API server.
@@ -34,12 +33,10 @@ async def decide(
     idx = Indexes(kwargs)
     await _await_namespace(idx, namespace)
     account = account_info(body, pod=pod)
-    names = names_in_namespace(
+    names = idx.names(
         namespace,
         Mode.POD if pod else Mode.SERVICE_ACCOUNT,
-        idx.managers(),
-        idx.namespace_map(),
-        idx.secrets_in(namespace),
+        account=None if pod else account,
         include_pending=True,
     )
     return admit(account, names, not idx.namespace_usable(namespace))

@@ -37,8 +37,12 @@ def _walk(node: object) -> list[dict[str, object]]:
 def test_schema_is_structural(kind: Kind) -> None:
     schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for node in _walk(schema):
-        for forbidden in ("$ref", "anyOf", "allOf", "$defs", "title", "additionalProperties"):
+        for forbidden in ("$ref", "anyOf", "allOf", "$defs", "title"):
             assert forbidden not in node
+        if "additionalProperties" in node:
+            # Only a value schema for maps, never `false` and never beside properties.
+            assert isinstance(node["additionalProperties"], dict)
+            assert "properties" not in node
         if "properties" in node:
             assert node.get("type") == "object"
 
