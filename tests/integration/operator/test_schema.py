@@ -42,6 +42,19 @@ def test_malformed_manager_is_refused(
     assert says in info.value.body
 
 
+def test_selector_requirements_are_checked(crds: None, custom: client.CustomObjectsApi) -> None:
+    body = manager_body("bad-selector", [inline("a")], cluster=True)
+    body["spec"]["target"] = {
+        "namespaces": {"labels": [{"matchExpressions": [{"key": "team", "operator": "In"}]}]}
+    }
+    with pytest.raises(ApiException) as info:
+        custom.create_cluster_custom_object(
+            API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", body
+        )
+    assert info.value.status == 422
+    assert "In and NotIn need values" in info.value.body
+
+
 def test_cluster_refs_must_name_their_namespace(
     crds: None, custom: client.CustomObjectsApi
 ) -> None:
