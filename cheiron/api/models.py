@@ -248,7 +248,27 @@ class PodRules(Model):
     annotations: list[AnnotationSelector] = Field(default_factory=list)
 
 
-class ClusterTarget(Model):
+class MergedSecret(Model):
+    """One Secret holding every credential of the manager (imps' behaviour)."""
+
+    name: ObjectName = Field(description="Name of the merged Secret in each target namespace.")
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    annotations: dict[LabelKey, str] = Field(default_factory=dict)
+
+
+class NamespacedTarget(Model):
+    """Options of a namespaced manager's target (its namespace is fixed)."""
+
+    secret: MergedSecret | None = Field(
+        default=None,
+        description=(
+            "Merge all entries into this one dockerconfigjson Secret; when two entries name "
+            "the same registry, the earlier entry wins."
+        ),
+    )
+
+
+class ClusterTarget(NamespacedTarget):
     """Which namespaces a cluster manager acts in: all when no rule is given."""
 
     namespaces: NamespaceRules | None = None
@@ -308,8 +328,12 @@ class ManagerSpec(Model):
 class ImagePullSecretManagerSpec(ManagerSpec):
     """Spec of an ImagePullSecretManager: acts in its own namespace only."""
 
+    target: NamespacedTarget | None = Field(
+        default=None, description="Options for what the manager writes in its namespace."
+    )
 
-class ClusterImagePullSecretManagerSpec(ManagerSpec):
+
+class ClusterImagePullSecretManagerSpec(ImagePullSecretManagerSpec):
     """Spec of a ClusterImagePullSecretManager: acts in every namespace it selects."""
 
     secrets: list[ClusterSecretEntry] = Field(  # type: ignore[assignment]

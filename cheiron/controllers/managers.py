@@ -28,6 +28,8 @@ from cheiron.fsm.manager import (
     Progress,
     SecretPlan,
     apply_plan,
+    merged_name,
+    merged_outcome,
     plan_secrets,
     secret_annotations,
     secret_labels,
@@ -112,6 +114,11 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> Secr
     kube = runtime().kube
     labels = secret_labels(manager.uid)
     annotations = secret_annotations(manager)
+    target = manager.spec.target
+    if target is not None and target.secret is not None:
+        # The user's labels and annotations for the merged Secret; cheiron's own win.
+        labels = {**target.secret.labels, **labels}
+        annotations = {**target.secret.annotations, **annotations}
     created, updates, conflicts = [], list(plan.update), list(plan.conflicts)
     for d in plan.create:
         if await asyncio.to_thread(
@@ -177,7 +184,12 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
     namespaces = idx.namespace_map()
     target_namespaces = targets(manager, namespaces, idx.pods_in)
     existing = idx.owned_and_targeted(manager.uid, target_namespaces)
-    plan = plan_secrets(manager.uid, outcomes, target_namespaces, existing)
+    written: tuple[EntryOutcome, ...] = outcomes
+    overridden: tuple[str, ...] = ()
+    if (merged := merged_name(manager)) is not None:
+        single, overridden = merged_outcome(merged, outcomes)
+        written = (single,)
+    plan = plan_secrets(manager.uid, written, target_namespaces, existing)
     plan = await _apply(manager, plan, ref)
     machine.fire("materialized")
 
@@ -191,6 +203,10 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
     machine.fire("annotated", progress)
 
     reason, message = _summary(outcomes, plan.conflicts)
+    if overridden:
+        message += (
+            f"; registries given by more than one entry (the first wins): {', '.join(overridden)}"
+        )
     ready = machine.state == "Ready"
     reconciled = sum(
         1
@@ -204,7 +220,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
         "phase": machine.state,
         "observedGeneration": generation,
         "conditions": [_condition(status, ready, reason, message, generation)],
-        "secrets": sorted({o.name for o in outcomes if o.ok}),
+        "secrets": sorted({o.name for o in written if o.ok}),
         "entries": [
             {"name": o.name, "ready": o.ok, "reason": o.reason, "message": o.message}
             for o in outcomes

@@ -143,5 +143,5 @@ def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Ent
         )
     if manager.kind is ManagerKind.NAMESPACED and namespace == manager.namespace:
         # Already where it is needed: attach it as it is, copy nothing.
-        return EntryOutcome(name, True, RESOLVED, in_place=True)
+        return EntryOutcome(name, True, RESOLVED, payload=payload, in_place=True)
     return EntryOutcome(name, True, RESOLVED, payload=payload, source=(namespace, ref.name))

@@ -28,6 +28,7 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
+from cheiron.dockerconfig import DockerConfig, merge
 from cheiron.fsm import Transition, step
 from cheiron.targeting import (
     NamespaceInfo,
@@ -63,6 +64,8 @@ class EntryOutcome:
     # A cluster manager's existingSecretRef: (namespace, name) of the Secret copied. Where
     # the copy would land on the source itself, the source is used in place.
     source: tuple[str, str] | None = None
+    # False: create the Secret where it is missing, but leave existing ones as they are.
+    update: bool = True
 
 
 @dataclass(frozen=True)
@@ -208,12 +211,37 @@ def plan_secrets(
                 create.append(desired)
             elif current.owner_uid != owner_uid:
                 conflicts.append(current)
-            elif current.digest != desired.digest or current.type != DOCKERCONFIGJSON_TYPE:
+            elif outcome.update and (
+                current.digest != desired.digest or current.type != DOCKERCONFIGJSON_TYPE
+            ):
                 update.append(desired)
     delete = [
         s for key, s in sorted(seen.items()) if s.owner_uid == owner_uid and key not in wanted
     ]
     return SecretPlan(tuple(create), tuple(update), tuple(delete), tuple(conflicts))
+
+
+NO_CREDENTIALS = "NoCredentials"
+
+
+def merged_outcome(
+    name: str, outcomes: Sequence[EntryOutcome]
+) -> tuple[EntryOutcome, tuple[str, ...]]:
+    """The one Secret of a manager with `target.secret`, and the registries given twice.
+
+    Entries merge in spec order and the earlier wins per registry. While an entry fails, an
+    existing merged Secret is left as it is (it still holds that entry's last good
+    credentials); where none exists yet, one is created from the entries that work.
+    """
+    usable = [o.payload for o in outcomes if o.ok and o.payload is not None]
+    if not usable:
+        return EntryOutcome(name, False, NO_CREDENTIALS, "no entry resolved"), ()
+    merged, overridden = merge([DockerConfig.parse(p) for p in usable])
+    complete = all(o.ok for o in outcomes)
+    return (
+        EntryOutcome(name, True, "Resolved", payload=merged.to_json(), update=complete),
+        overridden,
+    )
 
 
 def secret_labels(owner_uid: str) -> dict[str, str]:
@@ -274,6 +302,13 @@ def names_in_namespace(
             manager.spec.service_account_selector, account.name, account.labels
         ):
             continue
+        if (merged := merged_name(manager)) is not None:
+            secret = secrets.get(merged)
+            if (secret is None and include_pending) or (
+                secret is not None and secret.is_pull_secret and secret.owner_uid == manager.uid
+            ):
+                names.add(merged)
+            continue
         for entry in manager.spec.secrets:
             secret = secrets.get(entry.secret_name)
             own = in_place(manager, entry, namespace)
@@ -312,6 +347,12 @@ def offered_for_recovery(
             if manager.mode is Mode.POD or name in account_list:
                 offered[name] = secrets[name].registries
     return offered
+
+
+def merged_name(manager: ManagerInfo) -> str | None:
+    """The name of the manager's merged Secret, or None when it writes one per entry."""
+    target = manager.spec.target
+    return target.secret.name if target is not None and target.secret is not None else None
 
 
 def in_place(manager: ManagerInfo, entry: SecretEntry, namespace: str) -> bool:

@@ -94,7 +94,8 @@ def test_namespaced_existing_secret_is_used_in_place() -> None:
     info, model = manager({"existingSecretRef": {"name": "pull"}})
     outcome = entries.resolve(info, model, read)  # type: ignore[arg-type]
     assert outcome.in_place
-    assert outcome.payload is None
+    # Kept for merging into a target.secret; never copied in per-entry mode.
+    assert outcome.payload == GOOD
 
 
 def test_cluster_existing_secret_is_copied_from_its_namespace() -> None:

@@ -12,6 +12,7 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
+from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import manager as m
 
 
@@ -172,3 +173,56 @@ def test_mark_patch(
     patch: dict[str, str | None] | None,
 ) -> None:
     assert m.mark_patch(annotations, names, ns_ignored) == patch
+
+
+def _config(registry: str, password: str) -> bytes:
+    return DockerConfig.single(registry, "u", password).to_json()
+
+
+def test_merged_outcome_earlier_entry_wins() -> None:
+    outcomes = [
+        m.EntryOutcome("a", True, "Resolved", payload=_config("ghcr.io", "first")),
+        m.EntryOutcome("b", True, "Resolved", payload=_config("https://ghcr.io/", "second")),
+        m.EntryOutcome("c", True, "Resolved", payload=_config("quay.io", "q"), in_place=True),
+    ]
+    merged, overridden = m.merged_outcome("all", outcomes)
+    assert merged.ok
+    assert merged.update
+    assert overridden == ("ghcr.io",)
+    assert merged.payload is not None
+    config = DockerConfig.parse(merged.payload)
+    assert config.registries == ("ghcr.io", "quay.io")
+    assert config.auths["ghcr.io"].password == "first"
+
+
+def test_merged_outcome_with_a_failure_creates_but_never_degrades() -> None:
+    outcomes = [
+        m.EntryOutcome("a", True, "Resolved", payload=_config("ghcr.io", "p")),
+        m.EntryOutcome("b", False, "SecretNotFound"),
+    ]
+    merged, _ = m.merged_outcome("all", outcomes)
+    assert merged.ok
+    assert not merged.update
+    old = SecretInfo("ns", "all", DOCKERCONFIGJSON_TYPE, UID, "older-content")
+    assert m.plan_secrets(UID, [merged], ["ns", "new"], [old]).create[0].namespace == "new"
+    assert m.plan_secrets(UID, [merged], ["ns"], [old]).writes == 0
+
+
+def test_merged_outcome_without_any_credentials_fails() -> None:
+    merged, _ = m.merged_outcome("all", [m.EntryOutcome("b", False, "SecretNotFound")])
+    assert not merged.ok
+    assert merged.payload is None
+
+
+def test_names_of_a_merged_manager() -> None:
+    spec = {"secrets": [INLINE], "target": {"secret": {"name": "all"}}}
+    manager = _manager(ManagerKind.NAMESPACED, spec)
+    mine = {"all": SecretInfo("team", "all", DOCKERCONFIGJSON_TYPE, UID, "d")}
+    assert m.names_in_namespace("team", Mode.SERVICE_ACCOUNT, [manager], NAMESPACES, mine) == (
+        "all",
+    )
+    assert m.names_in_namespace("team", Mode.SERVICE_ACCOUNT, [manager], NAMESPACES, {}) == ()
+    pending = m.names_in_namespace(
+        "team", Mode.SERVICE_ACCOUNT, [manager], NAMESPACES, {}, include_pending=True
+    )
+    assert pending == ("all",)
