@@ -86,17 +86,81 @@ class ClusterCredentialsRef(CredentialsRef):
     namespace: NamespaceName = Field(description="Namespace of the Secret.")
 
 
+ECR_REGISTRY = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+
+
+class EcrSource(Model):
+    """A token from AWS ECR's GetAuthorizationToken, renewed before it expires."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.registry) || (has(self.accountID) && has(self.region))",
+                    "ecr needs registry, or accountID and region",
+                )
+            ]
+        }
+    )
+
+    registry: str | None = Field(
+        default=None,
+        pattern=ECR_REGISTRY,
+        description="<account>.dkr.ecr.<region>.amazonaws.com",
+    )
+    account_id: str | None = Field(
+        default=None, alias="accountID", pattern=r"^[0-9]{12}$", description="AWS account ID."
+    )
+    region: str | None = Field(
+        default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", description="AWS region."
+    )
+    credentials_secret_ref: SecretRef | None = Field(
+        default=None,
+        description=(
+            "A Secret in imps' format (keys accessKeyID, secretKey, and optionally region "
+            "and accountID). Without it the default AWS chain is used: environment, web "
+            "identity (IRSA), instance profile."
+        ),
+    )
+    role_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        description="Role to assume.",
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        alias="endpointURL",
+        description="An ECR-compatible endpoint instead of AWS's (also $AWS_ENDPOINT_URL_ECR).",
+    )
+
+    @model_validator(mode="after")
+    def _where(self) -> "EcrSource":
+        if self.registry is None and (self.account_id is None or self.region is None):
+            raise ValueError("ecr needs registry, or accountID and region")
+        return self
+
+
+class ClusterEcrSource(EcrSource):
+    """An ECR source whose credentials Secret names its namespace."""
+
+    credentials_secret_ref: ClusterSecretRef | None = Field(
+        default=None,
+        description="A Secret in imps' format (accessKeyID, secretKey, region, accountID).",
+    )
+
+
 _ONE_SOURCE = (
-    "[has(self.existingSecretRef), has(self.credentialsSecretRef),"
+    "[has(self.existingSecretRef), has(self.credentialsSecretRef), has(self.ecr),"
     " has(self.username) || has(self.password)].filter(x, x).size() == 1"
 )
 _ONE_SOURCE_MSG = (
     "each entry needs exactly one credential source: username and password, "
-    "credentialsSecretRef, or existingSecretRef"
+    "credentialsSecretRef, existingSecretRef, or ecr"
 )
 _BOTH_INLINE_MSG = "inline credentials need both username and password"
 _NAME_REGISTRY_MSG = "name and registry are required unless existingSecretRef is given"
-_REF_NO_REGISTRY_MSG = "registry cannot be combined with existingSecretRef"
+_REF_NO_REGISTRY_MSG = "registry cannot be combined with existingSecretRef or ecr"
 
 
 class SecretEntry(Model):
@@ -108,10 +172,14 @@ class SecretEntry(Model):
                 cel(_ONE_SOURCE, _ONE_SOURCE_MSG),
                 cel("has(self.username) == has(self.password)", _BOTH_INLINE_MSG),
                 cel(
-                    "has(self.existingSecretRef) || (has(self.name) && has(self.registry))",
+                    "has(self.existingSecretRef) || (has(self.name) "
+                    "&& (has(self.registry) || has(self.ecr)))",
                     _NAME_REGISTRY_MSG,
                 ),
-                cel("!has(self.existingSecretRef) || !has(self.registry)", _REF_NO_REGISTRY_MSG),
+                cel(
+                    "!(has(self.existingSecretRef) || has(self.ecr)) || !has(self.registry)",
+                    _REF_NO_REGISTRY_MSG,
+                ),
             ]
         }
     )
@@ -144,18 +212,27 @@ class SecretEntry(Model):
         default=None,
         description="Use an existing kubernetes.io/dockerconfigjson Secret as it is.",
     )
+    ecr: EcrSource | None = Field(
+        default=None, description="An AWS ECR token, renewed at half its lifetime."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "SecretEntry":
         inline = self.username is not None or self.password is not None
-        sources = [self.existing_secret_ref is not None, self.credentials_secret_ref is not None]
+        sources = [
+            self.existing_secret_ref is not None,
+            self.credentials_secret_ref is not None,
+            self.ecr is not None,
+        ]
         if sum([*sources, inline]) != 1:
             raise ValueError(_ONE_SOURCE_MSG)
         if (self.username is None) != (self.password is None):
             raise ValueError(_BOTH_INLINE_MSG)
-        if self.existing_secret_ref is None and (self.name is None or self.registry is None):
+        if self.existing_secret_ref is None and (
+            self.name is None or (self.registry is None and self.ecr is None)
+        ):
             raise ValueError(_NAME_REGISTRY_MSG)
-        if self.existing_secret_ref is not None and self.registry is not None:
+        if (self.existing_secret_ref or self.ecr) is not None and self.registry is not None:
             raise ValueError(_REF_NO_REGISTRY_MSG)
         return self
 
@@ -184,6 +261,9 @@ class ClusterSecretEntry(SecretEntry):
         description=(
             "Copy an existing kubernetes.io/dockerconfigjson Secret into each target namespace."
         ),
+    )
+    ecr: ClusterEcrSource | None = Field(
+        default=None, description="An AWS ECR token, renewed at half its lifetime."
     )
 
 
@@ -384,6 +464,8 @@ class EntryStatus(Model):
     ready: bool
     reason: str
     message: str = ""
+    expires_at: datetime | None = Field(default=None, description="ECR: the token's expiry.")
+    renew_at: datetime | None = Field(default=None, description="ECR: the next renewal.")
 
 
 class ManagerStatus(Model):

@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -16,11 +17,18 @@ from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.meta import NEEDS_RECREATION, OWNER_UID_LABEL, RECONCILED, TRUE
-from cheiron.api.models import ConditionStatus, Mode
-from cheiron.api.observed import ManagerInfo, ManagerKind, SecretInfo, manager_info
+from cheiron.api.models import ConditionStatus, Mode, SecretEntry
+from cheiron.api.observed import (
+    DOCKERCONFIGJSON_KEY,
+    ManagerInfo,
+    ManagerKind,
+    SecretInfo,
+    manager_info,
+)
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.indexes import PLURALS, Indexes, in_namespace
 from cheiron.controllers.runtime import runtime
+from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
 from cheiron.fsm.manager import (
     EntryOutcome,
@@ -35,10 +43,13 @@ from cheiron.fsm.manager import (
     secret_labels,
     targets,
 )
+from cheiron.fsm.renewal import Cached, backoff, due, renew_at
 from cheiron.k8s.objects import ObjectRef
+from cheiron.sources.ecr import EcrError
 
 log = logging.getLogger(__name__)
 
+ECR_ERROR = "EcrError"
 SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_ERROR = "ReconcileError"
@@ -147,8 +158,114 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> Secr
     return SecretPlan(tuple(created), tuple(updates), plan.delete, tuple(conflicts))
 
 
-async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
-    """One pass of the manager machine; returns the phase it ended in."""
+@dataclass(frozen=True)
+class Pass:
+    """How a reconcile pass ended, and when the next one is due at the latest."""
+
+    phase: str
+    renew_at: datetime.datetime | None = None
+    ecr_failed: bool = False
+
+
+def _parse_time(value: object) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _seed_token(
+    manager: ManagerInfo,
+    entry: SecretEntry,
+    identity: tuple[str, ...],
+    status: dict[str, Any],
+    idx: Indexes,
+) -> Cached | None:
+    """After a restart, reuse the token in cheiron's own Secret until status says renew."""
+    rt = runtime()
+    recorded: dict[str, Any] = next(
+        (e for e in status.get("entries", []) if e.get("name") == entry.secret_name), {}
+    )
+    renew, expires = _parse_time(recorded.get("renewAt")), _parse_time(recorded.get("expiresAt"))
+    if renew is None or expires is None or rt.clock() >= renew:
+        return None
+    if merged_name(manager) is not None:
+        # The merged Secret mixes every entry; a restart renews this token once instead.
+        return None
+    copy = next(
+        (
+            s
+            for store in idx.secrets.values()
+            for s in store
+            if s.name == entry.secret_name and s.owner_uid == manager.uid
+        ),
+        None,
+    )
+    if copy is None:
+        return None
+    secret = rt.kube.read_secret(copy.namespace, copy.name)
+    payload = secret.data.get(DOCKERCONFIGJSON_KEY) if secret else None
+    if not payload:
+        return None
+    return Cached(payload, expires, renew, identity)
+
+
+def _resolve_ecr(status: dict[str, Any], idx: Indexes) -> entries.ResolveEcr:
+    rt = runtime()
+
+    def resolve(manager: ManagerInfo, entry: SecretEntry) -> EntryOutcome:
+        name, key = entry.secret_name, (manager.uid, entry.secret_name)
+        target = entries.ecr_target(manager, entry, rt.kube.read_secret)
+        if isinstance(target, EntryOutcome):
+            return target
+        if key not in rt.tokens and (
+            seed := _seed_token(manager, entry, target.identity, status, idx)
+        ):
+            rt.tokens[key] = seed
+        cached, now = rt.tokens.get(key), rt.clock()
+        if cached is not None and cached.identity == target.identity and not due(cached, now):
+            return EntryOutcome(
+                name,
+                True,
+                "Resolved",
+                payload=cached.payload,
+                expires_at=cached.expires_at,
+                renew_at=cached.renew_at,
+            )
+        try:
+            token = rt.fetch_ecr(target)
+        except EcrError as e:
+            log.warning("ECR token for %s/%s: %s", manager.key, name, e)
+            return EntryOutcome(
+                name,
+                False,
+                ECR_ERROR,
+                f"GetAuthorizationToken failed: {e.code}",
+                expires_at=cached.expires_at if cached else None,
+            )
+        payload = DockerConfig.single(token.registry, token.username, token.password).to_json()
+        fresh = Cached(
+            payload, token.expires_at, renew_at(now, token.expires_at, rt.jitter()), target.identity
+        )
+        rt.tokens[key] = fresh
+        return EntryOutcome(
+            name,
+            True,
+            "Resolved",
+            payload=payload,
+            expires_at=fresh.expires_at,
+            renew_at=fresh.renew_at,
+        )
+
+    return resolve
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
+    """One pass of the manager machine."""
     kube = runtime().kube
     ref = _ref(kind, body)
     status = dict(body.get("status") or {})
@@ -170,12 +287,13 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
         }
         if await _write_status(kind, body, wanted):
             await asyncio.to_thread(kube.event, ref, "Warning", INVALID_SPEC, message)
-        return machine.state
+        return Pass(machine.state)
 
     machine.fire("reconcile")
+    ecr = _resolve_ecr(status, idx)
     outcomes = tuple(
         [
-            await asyncio.to_thread(entries.resolve, manager, entry, kube.read_secret)
+            await asyncio.to_thread(entries.resolve, manager, entry, kube.read_secret, ecr)
             for entry in manager.spec.secrets
         ]
     )
@@ -222,7 +340,18 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
         "conditions": [_condition(status, ready, reason, message, generation)],
         "secrets": sorted({o.name for o in written if o.ok}),
         "entries": [
-            {"name": o.name, "ready": o.ok, "reason": o.reason, "message": o.message}
+            {
+                k: v
+                for k, v in {
+                    "name": o.name,
+                    "ready": o.ok,
+                    "reason": o.reason,
+                    "message": o.message,
+                    "expiresAt": _iso(o.expires_at),
+                    "renewAt": _iso(o.renew_at),
+                }.items()
+                if v is not None
+            }
             for o in outcomes
         ],
         "targetNamespaces": len(target_namespaces),
@@ -244,7 +373,12 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> str:
         await asyncio.to_thread(kube.event, ref, "Warning", reason, message)
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
-    return machine.state
+    renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
+    return Pass(
+        machine.state,
+        renew_at=min(renewals) if renewals else None,
+        ecr_failed=any(o.reason == ECR_ERROR for o in outcomes),
+    )
 
 
 async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) -> None:
@@ -266,6 +400,19 @@ async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) 
         log.debug("could not report the failure of %s", _key(kind, body))
 
 
+def _next_delay(key: str, result: Pass) -> float:
+    """Seconds until the next pass: the resync, an ECR renewal, or a backoff after failures."""
+    rt = runtime()
+    delay = rt.resync_seconds
+    if result.renew_at is not None:
+        delay = min(delay, max(1.0, (result.renew_at - rt.clock()).total_seconds()))
+    if result.ecr_failed:
+        rt.failures[key] = rt.failures.get(key, 0) + 1
+        return min(delay, backoff(rt.failures[key]))
+    rt.failures.pop(key, None)
+    return delay
+
+
 async def _loop(
     kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes
 ) -> None:
@@ -276,8 +423,8 @@ async def _loop(
         while not stopped:
             wake.clear()
             try:
-                await reconcile(kind, body, idx)
-                delay = rt.resync_seconds
+                result = await reconcile(kind, body, idx)
+                delay = _next_delay(key, result)
             except Exception as e:
                 log.exception("reconcile of %s failed; retrying", key)
                 await _report_failure(kind, body, e)

@@ -1,9 +1,23 @@
 """What the handlers share at run time: the API wrapper, wake-ups of manager loops, settings."""
 
 import asyncio
+import datetime
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cheiron.api.sources import EcrRequest
+from cheiron.fsm.renewal import Cached
 from cheiron.k8s.objects import Kube
+from cheiron.sources.ecr import EcrToken, fetch
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _jitter() -> float:
+    return random.uniform(-1.0, 1.0)  # noqa: S311 - spreading load, not security
 
 
 @dataclass
@@ -14,6 +28,12 @@ class Runtime:
     # A safety net only: changes arrive by watch; this bounds how stale a missed one can be.
     resync_seconds: float = 600.0
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    # ECR tokens by (manager UID, entry Secret name); rebuilt from status after a restart.
+    tokens: dict[tuple[str, str], Cached] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    clock: Callable[[], datetime.datetime] = _now
+    jitter: Callable[[], float] = _jitter
+    fetch_ecr: Callable[[EcrRequest], EcrToken] = fetch
 
     def wake(self, *keys: str) -> None:
         """Make the named managers' loops reconcile now."""

@@ -15,6 +15,7 @@ from cheiron.api.observed import (
     ManagerInfo,
     ManagerKind,
 )
+from cheiron.api.sources import EcrRequest
 from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
 from cheiron.fsm.manager import EntryOutcome
 
@@ -48,7 +49,16 @@ def _valid_object_name(name: str) -> bool:
     return len(name) <= 253 and re.fullmatch(DNS_SUBDOMAIN, name) is not None
 
 
-def resolve(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> EntryOutcome:
+ResolveEcr = Callable[[ManagerInfo, SecretEntry], EntryOutcome]
+
+
+def _no_ecr(manager: ManagerInfo, entry: SecretEntry) -> EntryOutcome:
+    return EntryOutcome(entry.secret_name, False, "EcrUnavailable", "ECR is not configured")
+
+
+def resolve(
+    manager: ManagerInfo, entry: SecretEntry, read: ReadSecret, ecr: ResolveEcr = _no_ecr
+) -> EntryOutcome:
     """Turn one entry into the dockerconfigjson to materialise, or a failed outcome."""
     name = entry.secret_name
     if not _valid_object_name(name):
@@ -57,6 +67,14 @@ def resolve(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Entry
         )
     if entry.existing_secret_ref is not None:
         return _existing(manager, entry, read)
+    if entry.ecr is not None:
+        return ecr(manager, entry)
+    return _with_credentials(manager, entry, read)
+
+
+def _with_credentials(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> EntryOutcome:
+    """An inline entry, or one whose credentials sit in a Secret's keys."""
+    name = entry.secret_name
     assert entry.registry is not None  # noqa: S101 - guaranteed by the model
     credentials = _credentials(manager, entry, read)
     if isinstance(credentials, EntryOutcome):
@@ -94,11 +112,25 @@ def _credentials(
         assert entry.username is not None  # noqa: S101 - guaranteed by the model
         assert entry.password is not None  # noqa: S101
         return entry.username, entry.password
+    found = _read_keys(manager, entry, ref, read, (ref.username_key, ref.password_key))
+    if isinstance(found, EntryOutcome):
+        return found
+    return found[ref.username_key], found[ref.password_key]
+
+
+def _read_keys(
+    manager: ManagerInfo,
+    entry: SecretEntry,
+    ref: SecretRef | CredentialsRef,
+    read: ReadSecret,
+    required: tuple[str, ...],
+) -> dict[str, str] | EntryOutcome:
+    """The referenced Secret's keys as stripped text; every key in `required` must be there."""
     found = _read_ref(manager, entry, ref, read)
     if isinstance(found, EntryOutcome):
         return found
     namespace, secret = found
-    missing = [k for k in (ref.username_key, ref.password_key) if k not in secret.data]
+    missing = [k for k in required if k not in secret.data]
     if missing:
         return EntryOutcome(
             entry.secret_name,
@@ -106,9 +138,7 @@ def _credentials(
             KEY_NOT_FOUND,
             f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}",
         )
-    username = secret.data[ref.username_key].decode(errors="replace").strip()
-    password = secret.data[ref.password_key].decode(errors="replace").strip()
-    return username, password
+    return {k: v.decode(errors="replace").strip() for k, v in secret.data.items()}
 
 
 def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> EntryOutcome:
@@ -145,3 +175,39 @@ def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Ent
         # Already where it is needed: attach it as it is, copy nothing.
         return EntryOutcome(name, True, RESOLVED, payload=payload, in_place=True)
     return EntryOutcome(name, True, RESOLVED, payload=payload, source=(namespace, ref.name))
+
+
+ECR_HOST = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com")
+# imps' Secret format for AWS credentials.
+IMPS_KEYS = ("accessKeyID", "secretKey")
+
+
+def ecr_target(
+    manager: ManagerInfo, entry: SecretEntry, read: ReadSecret
+) -> EcrRequest | EntryOutcome:
+    """The account, region and identity of an ECR entry, or why they cannot be had."""
+    source = entry.ecr
+    assert source is not None  # noqa: S101 - only called for ECR entries
+    account, region = source.account_id, source.region
+    if source.registry and (match := ECR_HOST.match(source.registry)):
+        account, region = match["account"], match["region"]
+    keys: dict[str, str] = {}
+    if source.credentials_secret_ref is not None:
+        found = _read_keys(manager, entry, source.credentials_secret_ref, read, IMPS_KEYS)
+        if isinstance(found, EntryOutcome):
+            return found
+        keys = found
+        region = region or keys.get("region") or None
+        account = account or keys.get("accountID") or None
+    if not account or not region:
+        return EntryOutcome(
+            entry.secret_name, False, INVALID_REGISTRY, "ECR account and region unknown"
+        )
+    return EcrRequest(
+        account,
+        region,
+        keys.get("accessKeyID"),
+        keys.get("secretKey"),
+        source.role_arn,
+        source.endpoint_url,
+    )

@@ -5,6 +5,7 @@ when an entry failed (the other entries still proceed) or a step raised. The pha
 the manager's status, so a restarted operator shows where each manager stood.
 """
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -66,6 +67,9 @@ class EntryOutcome:
     source: tuple[str, str] | None = None
     # False: create the Secret where it is missing, but leave existing ones as they are.
     update: bool = True
+    # ECR: when the token expires and when cheiron renews it.
+    expires_at: datetime.datetime | None = None
+    renew_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)

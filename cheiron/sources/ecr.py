@@ -1,0 +1,79 @@
+"""ECR authorization tokens through boto3: static keys, the default chain, or an assumed role.
+
+Nothing here logs or raises with a key, a session token or an ECR password in the message.
+"""
+
+import base64
+import datetime
+import os
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cheiron.api.sources import EcrRequest
+
+# botocore honours this for ECR already; cheiron reads it for STS too when roles are assumed.
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_ECR"
+
+
+class EcrError(Exception):
+    """GetAuthorizationToken (or AssumeRole) failed; `code` is AWS's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        """Keep AWS's code apart: it goes into status, the message only into the log."""
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class EcrToken:
+    """A registry password and when it stops working."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+    expires_at: datetime.datetime
+
+
+def _session(request: EcrRequest) -> boto3.session.Session:
+    if request.access_key_id and request.secret_access_key:
+        session = boto3.session.Session(
+            aws_access_key_id=request.access_key_id,
+            aws_secret_access_key=request.secret_access_key,
+            region_name=request.region,
+        )
+    else:
+        session = boto3.session.Session(region_name=request.region)
+    if request.role_arn is None:
+        return session
+    sts = session.client("sts", endpoint_url=request.endpoint_url or os.environ.get(ENDPOINT_ENV))
+    creds = sts.assume_role(RoleArn=request.role_arn, RoleSessionName="cheiron")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=request.region,
+    )
+
+
+def fetch(request: EcrRequest) -> EcrToken:
+    """One GetAuthorizationToken call for the request's account."""
+    try:
+        ecr = _session(request).client("ecr", endpoint_url=request.endpoint_url)
+        data = ecr.get_authorization_token(registryIds=[request.account_id])["authorizationData"][0]
+    except ClientError as e:
+        error = e.response.get("Error", {})
+        raise EcrError(
+            str(error.get("Code", "ClientError")), str(error.get("Message", ""))
+        ) from None
+    except BotoCoreError as e:
+        raise EcrError(type(e).__name__, str(e)) from None
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    registry = str(data.get("proxyEndpoint", "")).removeprefix("https://") or (
+        f"{request.account_id}.dkr.ecr.{request.region}.amazonaws.com"
+    )
+    expires = data["expiresAt"]
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=datetime.UTC)
+    return EcrToken(registry, user, password, expires)
