@@ -54,6 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             kubeconfig=args.kubeconfig,
             namespaces=tuple(args.namespace),
             resync_seconds=args.resync_seconds,
+            eatr=args.eatr_namespace_labels,
             liveness_endpoint=args.liveness,
             operator_namespace=args.operator_namespace,
             webhook=webhook,
@@ -139,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=float(os.environ.get("CHEIRON_RESYNC_SECONDS", "600")),
         help="safety-net resync period of each manager (default: %(default)s)",
+    )
+    run.add_argument(
+        "--eatr-namespace-labels",
+        action="store_true",
+        default=os.environ.get("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
+        help=(
+            "eatr compatibility: a namespace labelled `<account>.dkr.ecr.<region>.amazonaws.com:"
+            ' "true"` gets the Secret of a ClusterImagePullSecretManager ECR entry for that '
+            "registry"
+        ),
     )
     run.add_argument(
         "--liveness",

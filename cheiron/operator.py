@@ -44,6 +44,7 @@ class Options:
     kubeconfig: str | None = None
     namespaces: tuple[str, ...] = ()
     resync_seconds: float = 600.0
+    eatr: bool = False
     liveness_endpoint: str | None = None
     operator_namespace: str = "cheiron-system"
     webhook: WebhookOptions | None = None
@@ -151,7 +152,9 @@ def run(options: Options) -> None:
     """Run until SIGINT/SIGTERM."""
     global _options  # noqa: PLW0603 - one operator per process, set once at start
     _options = options
-    configure(Runtime(Kube(api_client(options.kubeconfig)), options.resync_seconds))
+    configure(
+        Runtime(Kube(api_client(options.kubeconfig)), options.resync_seconds, eatr=options.eatr)
+    )
     # Imported for their side effect: registering the handlers.
     import cheiron.controllers.accounts  # noqa: PLC0415
     import cheiron.controllers.indexes  # noqa: PLC0415

@@ -86,6 +86,10 @@ class ClusterCredentialsRef(CredentialsRef):
     namespace: NamespaceName = Field(description="Namespace of the Secret.")
 
 
+_ECR_WHERE_MSG = (
+    "ecr needs registry, or accountID and region, or a credentialsSecretRef whose Secret "
+    "has the accountID and region keys"
+)
 ECR_REGISTRY = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
 
 
@@ -96,8 +100,9 @@ class EcrSource(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "has(self.registry) || (has(self.accountID) && has(self.region))",
-                    "ecr needs registry, or accountID and region",
+                    "has(self.registry) || (has(self.accountID) && has(self.region))"
+                    " || has(self.credentialsSecretRef)",
+                    _ECR_WHERE_MSG,
                 )
             ]
         }
@@ -134,10 +139,23 @@ class EcrSource(Model):
         description="An ECR-compatible endpoint instead of AWS's (also $AWS_ENDPOINT_URL_ECR).",
     )
 
+    @property
+    def host(self) -> str | None:
+        """The registry host the token is for, when the spec names it (not only its Secret)."""
+        if self.registry is not None:
+            return self.registry
+        if self.account_id and self.region:
+            return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com"
+        return None
+
     @model_validator(mode="after")
     def _where(self) -> "EcrSource":
-        if self.registry is None and (self.account_id is None or self.region is None):
-            raise ValueError("ecr needs registry, or accountID and region")
+        if (
+            self.registry is None
+            and (self.account_id is None or self.region is None)
+            and self.credentials_secret_ref is None
+        ):
+            raise ValueError(_ECR_WHERE_MSG)
         return self
 
 

@@ -42,6 +42,9 @@ class ManagerInfo:
     generation: int
     spec: ImagePullSecretManagerSpec | ClusterImagePullSecretManagerSpec
     deleting: bool = False
+    # eatr compatibility (an operator setting): a namespace labelled with an ECR entry's
+    # registry host, value "true", receives that entry's Secret. Cluster managers only.
+    eatr: bool = False
 
     @property
     def key(self) -> str:
@@ -196,7 +199,7 @@ def _stuck_images(body: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def manager_info(kind: ManagerKind, body: Mapping[str, Any]) -> ManagerInfo:
+def manager_info(kind: ManagerKind, body: Mapping[str, Any], *, eatr: bool = False) -> ManagerInfo:
     """A manager with its spec validated; raises pydantic.ValidationError when malformed."""
     meta = _meta(body)
     spec_model = (
@@ -212,4 +215,5 @@ def manager_info(kind: ManagerKind, body: Mapping[str, Any]) -> ManagerInfo:
         generation=int(meta.get("generation") or 0),
         spec=spec_model.model_validate(body.get("spec") or {}),
         deleting=bool(meta.get("deletionTimestamp")),
+        eatr=eatr and kind is ManagerKind.CLUSTER,
     )

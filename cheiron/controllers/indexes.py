@@ -25,6 +25,7 @@ from cheiron.api.observed import (
     namespace_info,
     secret_info,
 )
+from cheiron.controllers.runtime import runtime
 from cheiron.fsm.manager import names_in_namespace, offered_for_recovery
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def pods_idx(body: kopf.Body, **_: Any) -> dict[str, AccountInfo]:
 
 def _manager(kind: ManagerKind, body: kopf.Body) -> dict[None, ManagerInfo]:
     try:
-        return {None: manager_info(kind, body)}
+        return {None: manager_info(kind, body, eatr=runtime().eatr)}
     except ValidationError:
         # Reported on the manager by its own loop; an invalid spec provides nothing.
         return {}

@@ -36,6 +36,7 @@ from cheiron.fsm.manager import (
     Progress,
     SecretPlan,
     apply_plan,
+    eatr_targets,
     merged_name,
     merged_outcome,
     plan_secrets,
@@ -264,6 +265,29 @@ def _iso(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+async def _invalid(
+    kind: ManagerKind, body: kopf.Body, machine: ManagerMachine, error: ValidationError
+) -> Pass:
+    """Report a spec the schema should have refused: which field, never the values."""
+    status = dict(body.get("status") or {})
+    generation = int(body.metadata.get("generation") or 0)
+    message = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
+    )
+    machine.fire("reconcile")
+    machine.fire("fail")
+    wanted = {
+        "phase": machine.state,
+        "observedGeneration": generation,
+        "conditions": [_condition(status, False, INVALID_SPEC, message, generation)],
+    }
+    if await _write_status(kind, body, wanted):
+        await asyncio.to_thread(
+            runtime().kube.event, _ref(kind, body), "Warning", INVALID_SPEC, message
+        )
+    return Pass(machine.state)
+
+
 async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
     """One pass of the manager machine."""
     kube = runtime().kube
@@ -272,22 +296,9 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
     generation = int(body.metadata.get("generation") or 0)
     machine = ManagerMachine(status.get("phase"))
     try:
-        manager = manager_info(kind, body)
+        manager = manager_info(kind, body, eatr=runtime().eatr)
     except ValidationError as e:
-        # The schema should have refused this; say which field, never the values.
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        machine.fire("reconcile")
-        machine.fire("fail")
-        wanted = {
-            "phase": machine.state,
-            "observedGeneration": generation,
-            "conditions": [_condition(status, False, INVALID_SPEC, message, generation)],
-        }
-        if await _write_status(kind, body, wanted):
-            await asyncio.to_thread(kube.event, ref, "Warning", INVALID_SPEC, message)
-        return Pass(machine.state)
+        return await _invalid(kind, body, machine, e)
 
     machine.fire("reconcile")
     ecr = _resolve_ecr(status, idx)
@@ -301,18 +312,21 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
 
     namespaces = idx.namespace_map()
     target_namespaces = targets(manager, namespaces, idx.pods_in)
-    existing = idx.owned_and_targeted(manager.uid, target_namespaces)
+    partial = eatr_targets(manager, namespaces, target_namespaces)
     written: tuple[EntryOutcome, ...] = outcomes
     overridden: tuple[str, ...] = ()
     if (merged := merged_name(manager)) is not None:
         single, overridden = merged_outcome(merged, outcomes)
         written = (single,)
-    plan = plan_secrets(manager.uid, written, target_namespaces, existing)
+        # One Secret holds every entry: an eatr namespace gets it whole.
+        target_namespaces, partial = sorted({*target_namespaces, *partial}), {}
+    existing = idx.owned_and_targeted(manager.uid, [*target_namespaces, *partial])
+    plan = plan_secrets(manager.uid, written, target_namespaces, existing, partial)
     plan = await _apply(manager, plan, ref)
     machine.fire("materialized")
 
     after = apply_plan(existing, plan, manager.uid)
-    touched = set(target_namespaces) | {s.namespace for s in plan.delete}
+    touched = set(target_namespaces) | set(partial) | {s.namespace for s in plan.delete}
     writes = plan.writes
     for namespace in sorted(touched):
         in_ns = {s.name: s for s in after if s.namespace == namespace}
@@ -354,7 +368,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
             }
             for o in outcomes
         ],
-        "targetNamespaces": len(target_namespaces),
+        "targetNamespaces": len(target_namespaces) + len(partial),
         "reconciledObjects": reconciled,
         "podsNeedingRecreation": sum(
             1

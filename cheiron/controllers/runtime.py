@@ -27,6 +27,8 @@ class Runtime:
     kube: Kube
     # A safety net only: changes arrive by watch; this bounds how stale a missed one can be.
     resync_seconds: float = 600.0
+    # eatr compatibility: namespaces labelled `<ECR registry>: "true"` opt in to that entry.
+    eatr: bool = False
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     # ECR tokens by (manager UID, entry Secret name); rebuilt from status after a restart.
     tokens: dict[tuple[str, str], Cached] = field(default_factory=dict)

@@ -13,7 +13,8 @@ from cheiron.controllers.runtime import runtime
 
 def _references(manager: ManagerInfo, namespace: str, name: str) -> bool:
     for entry in manager.spec.secrets:
-        for ref in (entry.existing_secret_ref, entry.credentials_secret_ref):
+        ecr_ref = entry.ecr.credentials_secret_ref if entry.ecr is not None else None
+        for ref in (entry.existing_secret_ref, entry.credentials_secret_ref, ecr_ref):
             if ref is None or ref.name != name:
                 continue
             if (getattr(ref, "namespace", None) or manager.namespace) == namespace:

@@ -36,6 +36,7 @@ from cheiron.targeting import (
     PodsIn,
     account_selected,
     cluster_targets,
+    eatr_selected,
     namespaced_targets,
 )
 
@@ -149,6 +150,34 @@ def acts_in(
     return bool(cluster_targets([info], spec.exclude_namespaces, spec.target, pods_in))
 
 
+def eatr_entries(manager: ManagerInfo, namespace: NamespaceInfo) -> frozenset[str]:
+    """Entries a namespace asks for with eatr's `<registry>: "true"` labels (if enabled)."""
+    if not manager.eatr or manager.deleting or manager.kind is not ManagerKind.CLUSTER:
+        return frozenset()
+    spec = manager.spec
+    assert isinstance(spec, ClusterImagePullSecretManagerSpec)  # noqa: S101 - by kind
+    return frozenset(
+        entry.secret_name
+        for entry in spec.secrets
+        if entry.ecr is not None
+        and (host := entry.ecr.host) is not None
+        and eatr_selected(namespace, host, spec.exclude_namespaces)
+    )
+
+
+def eatr_targets(
+    manager: ManagerInfo, namespaces: Mapping[str, NamespaceInfo], full: Iterable[str]
+) -> dict[str, frozenset[str]]:
+    """Namespaces outside the manager's targets that get some entries by eatr labels."""
+    skip = set(full)
+    found = {
+        name: wanted
+        for name, info in namespaces.items()
+        if name not in skip and (wanted := eatr_entries(manager, info))
+    }
+    return dict(sorted(found.items()))
+
+
 # --- materialising Secrets -------------------------------------------------------------
 
 
@@ -186,22 +215,25 @@ def plan_secrets(
     outcomes: Sequence[EntryOutcome],
     target_namespaces: Sequence[str],
     existing: Iterable[SecretInfo],
+    partial: Mapping[str, frozenset[str]] | None = None,
 ) -> SecretPlan:
     """Compare the wanted pull Secrets with the observed ones.
 
     A Secret of the same name that cheiron did not create for this owner is a conflict: it is
     never adopted or overwritten. A failed entry keeps whatever Secret it had (pulls keep
     working on the last good credentials). Secrets of this owner that no entry or target wants
-    any more are deleted.
+    any more are deleted. `partial` adds namespaces that want only some entries (eatr).
     """
+    partial = partial or {}
     seen = {(s.namespace, s.name): s for s in existing}
     wanted: set[tuple[str, str]] = set()
     create: list[DesiredSecret] = []
     update: list[DesiredSecret] = []
     conflicts: list[SecretInfo] = []
-    for namespace in target_namespaces:
+    for namespace in (*target_namespaces, *partial):
+        only = partial.get(namespace) if namespace not in target_namespaces else None
         for outcome in outcomes:
-            if outcome.in_place:
+            if outcome.in_place or (only is not None and outcome.name not in only):
                 continue
             key = (namespace, outcome.name)
             if key == outcome.source:
@@ -299,9 +331,15 @@ def names_in_namespace(
     With `account`, managers whose serviceAccountSelector leaves it out do not count.
     """
     names: set[str] = set()
+    info = namespaces.get(namespace)
     for manager in managers:
-        if manager.mode is not mode or not acts_in(manager, namespace, namespaces, pods_in):
+        if manager.mode is not mode:
             continue
+        only: frozenset[str] | None = None
+        if not acts_in(manager, namespace, namespaces, pods_in):
+            only = eatr_entries(manager, info) if info is not None else frozenset()
+            if not only:
+                continue
         if account is not None and not account_selected(
             manager.spec.service_account_selector, account.name, account.labels
         ):
@@ -314,6 +352,8 @@ def names_in_namespace(
                 names.add(merged)
             continue
         for entry in manager.spec.secrets:
+            if only is not None and entry.secret_name not in only:
+                continue
             secret = secrets.get(entry.secret_name)
             own = in_place(manager, entry, namespace)
             if secret is None:

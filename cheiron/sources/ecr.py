@@ -6,7 +6,9 @@ Nothing here logs or raises with a key, a session token or an ECR password in th
 import base64
 import datetime
 import os
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -57,16 +59,27 @@ def _session(request: EcrRequest) -> boto3.session.Session:
     )
 
 
+_XML_CODE = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
+
+
+def _code_and_message(error: dict[str, Any]) -> tuple[str, str]:
+    """AWS's error code; some endpoints (and proxies) answer a JSON API with an XML body.
+
+    botocore then reports the HTTP status as the code and the XML as the message.
+    """
+    code, message = str(error.get("Code") or "ClientError"), str(error.get("Message") or "")
+    if code.isdigit() and (match := _XML_CODE.search(message)):
+        return match[1], f"HTTP {code}"
+    return code, message
+
+
 def fetch(request: EcrRequest) -> EcrToken:
     """One GetAuthorizationToken call for the request's account."""
     try:
         ecr = _session(request).client("ecr", endpoint_url=request.endpoint_url)
         data = ecr.get_authorization_token(registryIds=[request.account_id])["authorizationData"][0]
     except ClientError as e:
-        error = e.response.get("Error", {})
-        raise EcrError(
-            str(error.get("Code", "ClientError")), str(error.get("Message", ""))
-        ) from None
+        raise EcrError(*_code_and_message(e.response.get("Error", {}))) from None
     except BotoCoreError as e:
         raise EcrError(type(e).__name__, str(e)) from None
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")

@@ -82,6 +82,19 @@ def namespace_selected(
     )
 
 
+def eatr_selected(namespace: NamespaceInfo, registry: str, exclude: Iterable[str] = ()) -> bool:
+    """Eatr's opt-in: the namespace carries the label `<registry>: "true"`.
+
+    Exclusions still win, as for every other rule.
+    """
+    return (
+        namespace.usable
+        and namespace.name not in ALWAYS_EXCLUDED
+        and namespace.name not in set(exclude)
+        and namespace.labels.get(registry) == "true"
+    )
+
+
 def namespaced_targets(own_namespace: str, namespaces: Mapping[str, NamespaceInfo]) -> list[str]:
     """A namespaced manager acts in its own namespace only, unless that opted out."""
     info = namespaces.get(own_namespace)

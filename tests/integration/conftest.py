@@ -9,6 +9,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cheiron.devcluster import ControlPlane
+from tests.support.moto import MotoServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,3 +48,10 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """Moto's server mode over HTTP, standing in for AWS ECR, STS and IAM."""
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server

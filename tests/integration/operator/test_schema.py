@@ -1,13 +1,17 @@
 """The apiserver refuses malformed managers, naming the field that is wrong."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
 from tests.integration.operator.conftest import inline, manager_body
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 @pytest.mark.parametrize(
@@ -23,6 +27,16 @@ from tests.integration.operator.conftest import inline, manager_body
         (
             {"secrets": [{"existingSecretRef": {"name": "x"}, "registry": "ghcr.io"}]},
             "registry cannot be combined",
+        ),
+        ({"secrets": [{"name": "e", "ecr": {"region": "eu-west-1"}}]}, "ecr needs registry"),
+        ({"secrets": [{"name": "e", "ecr": {"registry": "ghcr.io"}}]}, "ecr.registry"),
+        (
+            {"secrets": [{"name": "e", "ecr": {"registry": ECR}, "username": "u"}]},
+            "exactly one credential source",
+        ),
+        (
+            {"secrets": [{"name": "e", "ecr": {"registry": ECR, "roleArn": "admin"}}]},
+            "ecr.roleArn",
         ),
     ],
 )
@@ -65,3 +79,21 @@ def test_cluster_refs_must_name_their_namespace(
         )
     assert info.value.status == 422
     assert "existingSecretRef.namespace" in info.value.body
+
+
+SAMPLES = sorted((Path(__file__).parents[3] / "samples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_every_sample_is_accepted_by_the_apiserver(
+    crds: None, custom: client.CustomObjectsApi, namespace: str, path: Path
+) -> None:
+    for body in yaml.safe_load_all(path.read_text()):
+        if body["kind"] == "ClusterImagePullSecretManager":
+            custom.create_cluster_custom_object(
+                API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", body, dry_run="All"
+            )
+        else:
+            custom.create_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", body, dry_run="All"
+            )

@@ -55,6 +55,9 @@ def test_wire_form_round_trips() -> None:
     assert ImagePullSecretManagerSpec.model_validate(spec.wire()) == spec
 
 
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -76,6 +79,12 @@ def test_wire_form_round_trips() -> None:
         ({"existingSecretRef": {"name": ""}}, "existingSecretRef.name"),
         ({"name": "a", "registry": "r", "credentialsSecretRef": {}}, "credentialsSecretRef.name"),
         ({"name": "a", "registry": "r", "username": "u", "password": "p", "colour": 1}, "colour"),
+        ({"name": "e", "ecr": {"region": "eu-west-1"}}, "ecr needs registry"),
+        ({"name": "e", "ecr": {"registry": "ghcr.io"}}, "ecr.registry"),
+        ({"name": "e", "ecr": {"accountID": "12", "region": "eu-west-1"}}, "ecr.accountID"),
+        ({"name": "e", "registry": "r", "ecr": {"registry": ECR}}, "registry cannot be combined"),
+        ({"ecr": {"registry": ECR}}, "name and registry are required"),
+        ({"name": "e", "ecr": {"registry": ECR, "endpointURL": "ftp://x"}}, "ecr.endpointURL"),
     ],
 )
 def test_malformed_entries_are_refused(entry: dict[str, Any], message: str) -> None:
@@ -122,3 +131,17 @@ def test_validation_errors_do_not_echo_the_password() -> None:
     with pytest.raises(ValidationError) as info:
         SecretEntry.model_validate({"name": "a", "password": "hunter2"})
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "host"),
+    [
+        ({"registry": ECR}, ECR),
+        ({"accountID": "123456789012", "region": "eu-west-1"}, ECR),
+        ({"credentialsSecretRef": {"name": "aws"}}, None),
+    ],
+)
+def test_ecr_host(source: dict[str, Any], host: str | None) -> None:
+    entry = SecretEntry.model_validate({"name": "e", "ecr": source})
+    assert entry.ecr is not None
+    assert entry.ecr.host == host

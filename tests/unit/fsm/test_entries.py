@@ -28,6 +28,19 @@ SECRETS = {
     ("team", "opaque"): FakeSecret("Opaque", {"username": b"robot", "password": PASSWORD.encode()}),
     ("team", "nodata"): FakeSecret("kubernetes.io/dockerconfigjson", {}),
     ("team", "garbled"): FakeSecret("kubernetes.io/dockerconfigjson", {".dockerconfigjson": b"{"}),
+    ("team", "aws"): FakeSecret(
+        "Opaque",
+        {
+            "accessKeyID": b"AKIAEXAMPLE\n",
+            "secretKey": PASSWORD.encode(),
+            "region": b"eu-west-1",
+            "accountID": b"123456789012",
+        },
+    ),
+    ("team", "aws-keys-only"): FakeSecret(
+        "Opaque", {"accessKeyID": b"AKIAEXAMPLE", "secretKey": PASSWORD.encode()}
+    ),
+    ("team", "aws-no-secret"): FakeSecret("Opaque", {"accessKeyID": b"AKIAEXAMPLE"}),
 }
 
 
@@ -115,3 +128,57 @@ def test_credentials_from_secret_keys() -> None:
     assert outcome.payload is not None
     entry = DockerConfig.parse(outcome.payload).auths["ghcr.io"]
     assert (entry.username, entry.password) == ("robot", PASSWORD)
+
+
+def _ecr(source: dict[str, object]) -> entries.EcrRequest | entries.EntryOutcome:
+    info, entry = manager({"name": "ecr", "ecr": source})
+    return entries.ecr_target(info, entry, read)  # type: ignore[arg-type]
+
+
+def test_ecr_registry_names_account_and_region() -> None:
+    target = _ecr({"registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"})
+    assert target == entries.EcrRequest("123456789012", "eu-west-1")
+
+
+def test_ecr_imps_secret_gives_keys_account_and_region() -> None:
+    target = _ecr(
+        {"credentialsSecretRef": {"name": "aws"}, "roleArn": "arn:aws:iam::123456789012:role/x"}
+    )
+    assert isinstance(target, entries.EcrRequest)
+    assert (target.account_id, target.region) == ("123456789012", "eu-west-1")
+    assert (target.access_key_id, target.secret_access_key) == ("AKIAEXAMPLE", PASSWORD)
+    assert PASSWORD not in repr(target)
+
+
+def test_ecr_spec_wins_over_the_secret() -> None:
+    target = _ecr(
+        {
+            "credentialsSecretRef": {"name": "aws"},
+            "accountID": "999999999999",
+            "region": "us-east-1",
+        }
+    )
+    assert isinstance(target, entries.EcrRequest)
+    assert (target.account_id, target.region) == ("999999999999", "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ({"credentialsSecretRef": {"name": "missing"}}, entries.SECRET_NOT_FOUND),
+        ({"credentialsSecretRef": {"name": "aws-no-secret"}}, entries.KEY_NOT_FOUND),
+        ({"credentialsSecretRef": {"name": "aws-keys-only"}}, entries.INVALID_REGISTRY),
+    ],
+)
+def test_ecr_failures_name_their_reason(source: dict[str, object], reason: str) -> None:
+    outcome = _ecr(source)
+    assert isinstance(outcome, entries.EntryOutcome)
+    assert not outcome.ok
+    assert outcome.reason == reason
+    assert PASSWORD not in outcome.message
+
+
+def test_identity_changes_with_the_key_but_not_the_secret() -> None:
+    a = entries.EcrRequest("1", "r", "AKIA1", "x")
+    assert a.identity == entries.EcrRequest("1", "r", "AKIA1", "y").identity
+    assert a.identity != entries.EcrRequest("1", "r", "AKIA2", "x").identity

@@ -1,0 +1,185 @@
+"""ECR entries end to end: moto over HTTP, the real apiserver, the operator as a process."""
+
+import base64
+import datetime
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from cheiron import API_GROUP, API_VERSION
+from cheiron.devcluster import ControlPlane
+from tests.integration.operator.conftest import (
+    create_manager,
+    events_for,
+    get_manager,
+    inline,
+    manager_body,
+    pull_secrets,
+    ready_condition,
+    wait_for_pull_secrets,
+)
+from tests.support.moto import ACCOUNT, REGION, REGISTRY, TOKEN_PASSWORD, MotoServer
+from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually, gone
+
+WRONG_SECRET = "wrong-secret-key-never-logged"
+
+
+@pytest.fixture(scope="module")
+def ecr_operator(
+    control_plane: ControlPlane,
+    crds: None,
+    moto: MotoServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    """An operator with eatr compatibility on and AWS's default chain pointed at moto."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = {
+        "AWS_ACCESS_KEY_ID": moto.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": moto.secret_access_key,
+        "AWS_ENDPOINT_URL_ECR": moto.url,
+    }
+    with OperatorProcess(
+        control_plane.kubeconfig_path, log_path, ("--eatr-namespace-labels",), env
+    ) as proc:
+        yield proc
+
+
+def _auths(core: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any]:
+    secret = core.read_namespaced_secret(name, namespace)
+    auths: dict[str, Any] = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))["auths"]
+    return auths
+
+
+def _imps_secret(core: client.CoreV1Api, namespace: str, key_id: str, secret_key: str) -> None:
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(name="aws-creds"),
+        string_data={
+            "accessKeyID": key_id,
+            "secretKey": secret_key,
+            "region": REGION,
+            "accountID": ACCOUNT,
+        },
+    )
+    try:
+        core.read_namespaced_secret("aws-creds", namespace)
+        core.replace_namespaced_secret("aws-creds", namespace, body)
+    except client.ApiException:
+        core.create_namespaced_secret(namespace, body)
+
+
+def test_token_from_imps_secret_and_a_failure_that_keeps_it(
+    ecr_operator: OperatorProcess,
+    moto: MotoServer,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    _imps_secret(core, namespace, moto.access_key_id, moto.secret_access_key)
+    entry = {"name": "ecr", "ecr": {"credentialsSecretRef": {"name": "aws-creds"}}}
+    entry["ecr"]["endpointURL"] = moto.url
+    create_manager(custom, namespace, manager_body("m", [entry]))
+    wait_for_pull_secrets(core, namespace, ["ecr"])
+
+    auth = _auths(core, namespace, "ecr")[REGISTRY]
+    assert (auth["username"], auth["password"]) == ("AWS", TOKEN_PASSWORD)
+    status = eventually(
+        lambda: (get_manager(custom, namespace, "m").get("status") or {}).get("entries"),
+        what="entry status",
+    )[0]
+    assert status["ready"] is True
+    # moto's tokens claim to have expired in 2015: cheiron then assumes AWS's 12 hours.
+    assert status["expiresAt"] == "2015-01-01T00:00:00Z"
+    renew = datetime.datetime.fromisoformat(status["renewAt"].replace("Z", "+00:00"))
+    now = datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(hours=5) < renew - now < datetime.timedelta(hours=7)
+    version = core.read_namespaced_secret("ecr", namespace).metadata.resource_version
+
+    # New (wrong) keys: a new token is needed, AWS refuses, the old one stays in place.
+    _imps_secret(core, namespace, "AKIAWRONGWRONGWRONG0", WRONG_SECRET)
+    condition = eventually(
+        lambda: (
+            (c := ready_condition(get_manager(custom, namespace, "m")))
+            and c["status"] == "False"
+            and c
+        ),
+        what="Ready=False after the keys broke",
+    )
+    assert condition["reason"] == "EcrError"
+    assert "InvalidClientTokenId" in condition["message"]
+    assert core.read_namespaced_secret("ecr", namespace).metadata.resource_version == version
+    assert pull_secrets(core, namespace) == ["ecr"]
+    eventually(
+        lambda: any(e.reason == "EcrError" for e in events_for(core, namespace, "m")),
+        what="EcrError event",
+    )
+
+    _imps_secret(core, namespace, moto.access_key_id, moto.secret_access_key)
+    eventually(
+        lambda: (
+            (c := ready_condition(get_manager(custom, namespace, "m"))) and c["status"] == "True"
+        ),
+        what="Ready again with good keys",
+    )
+
+    # Neither the AWS secret keys nor the token show up anywhere a user can read.
+    visible = [
+        ecr_operator.logs(),
+        json.dumps(get_manager(custom, namespace, "m")),
+        json.dumps([e.message for e in events_for(core, namespace, "m")]),
+    ]
+    for text in visible:
+        for secret in (moto.secret_access_key, WRONG_SECRET, TOKEN_PASSWORD):
+            assert secret not in text
+
+
+@pytest.fixture
+def cluster_ecr(custom: client.CustomObjectsApi) -> Iterator[str]:
+    """A cluster manager with an ECR entry (default AWS chain) and an inline entry."""
+    name = f"ecr-{uuid.uuid4().hex[:6]}"
+    body = manager_body(
+        name,
+        [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}, inline("hub-pull", "docker.io")],
+        cluster=True,
+    )
+    # A target that matches nothing: only eatr labels bring namespaces in.
+    body["spec"]["target"] = {"namespaces": {"names": ["nowhere"]}}
+    create_manager(custom, None, body)
+    yield name
+    custom.delete_cluster_custom_object(
+        API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", name
+    )
+    eventually(gone(lambda: get_manager(custom, None, name)), what=f"{name} deleted")
+
+
+def test_eatr_label_brings_in_the_secret_for_that_registry_only(
+    ecr_operator: OperatorProcess,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    cluster_ecr: str,
+    namespace: str,
+) -> None:
+    eventually(lambda: core.read_namespaced_service_account("default", namespace))
+    core.patch_namespace(namespace, {"metadata": {"labels": {REGISTRY: "true"}}})
+    wait_for_pull_secrets(core, namespace, ["ecr-pull"])
+    assert _auths(core, namespace, "ecr-pull")[REGISTRY]["username"] == "AWS"
+    names = [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
+    assert "hub-pull" not in names
+    condition = eventually(
+        lambda: ready_condition(get_manager(custom, None, cluster_ecr)), what="condition"
+    )
+    assert condition["status"] == "True"
+
+    core.patch_namespace(namespace, {"metadata": {"labels": {REGISTRY: None}}})
+    wait_for_pull_secrets(core, namespace, [])
+    eventually(
+        lambda: (
+            "ecr-pull"
+            not in [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
+        ),
+        what="eatr Secret removed with the label",
+    )

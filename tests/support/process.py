@@ -1,0 +1,65 @@
+"""A background process for tests: output to a log file, SIGTERM then SIGKILL on stop."""
+
+import subprocess
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, ClassVar, Self
+
+
+def answers(url: str) -> bool:
+    """Whether a loopback HTTP endpoint answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback http
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+class Background:
+    """A mixin: subclasses have `log_path` and implement start() with launch()."""
+
+    log_path: Path
+    stop_timeout: ClassVar[float] = 30.0
+    _proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and wait until it serves."""
+        raise NotImplementedError
+
+    def launch(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Run `argv` with stdout and stderr appended to the log file."""
+        self._log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        return self._proc
+
+    def stop(self) -> None:
+        """SIGTERM, a graceful wait, then SIGKILL."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def logs(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
