@@ -1,0 +1,181 @@
+"""Writes and time for one ECR renewal across N namespaces, on the local control plane.
+
+Run by hand: uv run python bench/ecr_renewal.py [--namespaces 1,10,100] [--rounds 3]
+
+A ClusterImagePullSecretManager with one ECR entry targets N namespaces. The manager's
+reconcile runs in this process against the real apiserver; only the clock and the token
+issuer are simulated (moto's tokens never change, so a renewal would write nothing). After
+the first pass has created the Secrets, the clock jumps to the renewal time and one pass
+renews. A watch on cheiron's Secrets counts every write the renewal makes and the time
+from the start of the renewal pass until the last namespace holds the new token.
+"""
+
+import argparse
+import asyncio
+import base64
+import datetime
+import json
+import statistics
+import threading
+import time
+
+import kopf
+from kubernetes import client, config, watch
+
+from cheiron import API_GROUP, API_VERSION
+from cheiron.api.crd import KINDS, crd
+from cheiron.api.observed import ManagerKind
+from cheiron.controllers.managers import reconcile
+from cheiron.controllers.runtime import Runtime, configure
+from cheiron.devcluster import ControlPlane
+from cheiron.k8s.objects import Kube
+from tests.support.poll import eventually
+from tests.support.simulation import CLUSTER_PLURAL, REGISTRY, Simulation, indexes_from
+
+OWNED = "app.kubernetes.io/managed-by=cheiron"
+
+
+class SecretWrites:
+    """Counts MODIFIED events of cheiron's Secrets and when each namespace got a token."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api)
+        self.modified = 0
+        self.created = 0
+        self.deleted = 0
+        self.seen: dict[str, tuple[float, str]] = {}
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        for event in self._watch.stream(
+            self.core.list_secret_for_all_namespaces, label_selector=OWNED
+        ):
+            secret = event["object"]
+            kind = event["type"]
+            if kind == "MODIFIED":
+                self.modified += 1
+            elif kind == "ADDED":
+                self.created += 1
+            elif kind == "DELETED":
+                self.deleted += 1
+            raw = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
+            password = raw["auths"][REGISTRY]["password"]
+            self.seen[secret.metadata.namespace] = (time.perf_counter(), password)
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+def one_size(api: client.ApiClient, n: int, tag: str) -> tuple[int, int, float, float]:
+    """(Secret writes, all writes, propagation ms, pass ms) of one renewal over n namespaces."""
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    names = [f"{tag}-{i}" for i in range(n)]
+    for name in names:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    for name in names:
+        eventually(lambda name=name: core.read_namespaced_service_account("default", name))
+    manager = f"renewal-{tag}"
+    custom.create_cluster_custom_object(
+        API_GROUP,
+        API_VERSION,
+        CLUSTER_PLURAL,
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "ClusterImagePullSecretManager",
+            "metadata": {"name": manager},
+            "spec": {
+                "target": {"namespaces": {"names": names}},
+                "secrets": [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}],
+            },
+        },
+    )
+    sim = Simulation()
+    configure(Runtime(Kube(api), clock=sim.clock, jitter=lambda: 0.0, fetch_ecr=sim.fetch))
+
+    def one_pass() -> float:
+        raw = custom.get_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)
+        idx = indexes_from(api)
+        start = time.perf_counter()
+        asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), idx))
+        return start
+
+    one_pass()  # creates the Secrets and patches the ServiceAccounts
+    writes = SecretWrites(api)
+    writes.start()
+    eventually(lambda: len(writes.seen) == n, what="watch caught up")
+    sa_before = {
+        ns: core.read_namespaced_service_account("default", ns).metadata.resource_version
+        for ns in names
+    }
+    status_before = custom.get_cluster_custom_object(
+        API_GROUP, API_VERSION, CLUSTER_PLURAL, manager
+    )["metadata"]["resourceVersion"]
+    sim.now += datetime.timedelta(hours=6, seconds=1)
+    start = one_pass()
+    pass_ms = (time.perf_counter() - start) * 1000
+    renewed = f"token-{sim.issued}@"
+    eventually(
+        lambda: all(writes.seen[ns][1].startswith(renewed) for ns in names),
+        what="renewed token everywhere",
+    )
+    last = max(writes.seen[ns][0] for ns in names)
+    writes.stop()
+    sa_writes = sum(
+        core.read_namespaced_service_account("default", ns).metadata.resource_version
+        != sa_before[ns]
+        for ns in names
+    )
+    status_writes = int(
+        custom.get_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)[
+            "metadata"
+        ]["resourceVersion"]
+        != status_before
+    )
+    secret_writes = writes.modified + writes.created + writes.deleted
+    custom.delete_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)
+    for name in names:
+        core.delete_namespace(name)
+    return (
+        secret_writes,
+        secret_writes + sa_writes + status_writes,
+        (last - start) * 1000,
+        pass_ms,
+    )
+
+
+def main() -> None:
+    """Renew once per size and round; print writes and times."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--namespaces", default="1,10,100")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.namespaces.split(",")]
+    with ControlPlane() as plane:
+        api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
+        ext = client.ApiextensionsV1Api(api)
+        for kind in KINDS:
+            ext.create_custom_resource_definition(crd(kind))
+        eventually(
+            lambda: client.CustomObjectsApi(api).list_cluster_custom_object(
+                API_GROUP, API_VERSION, CLUSTER_PLURAL
+            )
+        )
+        print("namespaces  secret-writes  all-writes  propagate-ms(median)  pass-ms(median)")
+        for n in sizes:
+            results = [one_size(api, n, f"b{n}r{r}") for r in range(args.rounds)]
+            secret_writes = {r[0] for r in results}
+            all_writes = {r[1] for r in results}
+            print(
+                f"{n:>10}  {'/'.join(map(str, sorted(secret_writes))):>13}"
+                f"  {'/'.join(map(str, sorted(all_writes))):>10}"
+                f"  {statistics.median(r[2] for r in results):>20.1f}"
+                f"  {statistics.median(r[3] for r in results):>15.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
