@@ -36,6 +36,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.verbose:
         # kopf's per-object INFO lines are noise at cluster scale.
         logging.getLogger("kopf").setLevel(logging.WARNING)
+        # transitions logs every state entry and exit at INFO: thousands of lines a minute.
+        logging.getLogger("transitions").setLevel(logging.WARNING)
     webhook = None
     if args.webhook_port:
         webhook = WebhookOptions(

@@ -10,8 +10,9 @@ from typing import Any
 
 import kopf
 
+from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import Mode
-from cheiron.api.observed import AccountInfo, ManagerInfo, SecretInfo, account_info
+from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo, account_info
 from cheiron.controllers.indexes import Indexes, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.fsm import pod as pod_fsm
@@ -124,9 +125,10 @@ async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Ind
     if pod:
         # Pods can make their namespace a target (namespacesWithPods); wake-ups coalesce.
         runtime().wake(*(m.key for m in idx.managers() if _selects_by_pods(m)))
+    account = account_info(body, pod=pod)
+    _count_reconciled(account, pod, event["type"] == "DELETED", idx)
     if event["type"] == "DELETED":
         return
-    account = account_info(body, pod=pod)
     secrets = idx.secrets_in(account.namespace)
     if pod:
         names = idx.names(account.namespace, Mode.POD, secrets=secrets)
@@ -143,6 +145,31 @@ async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Ind
     if event["type"] == "ADDED":
         await _report_bypass(account, idx, secrets)
     await _recover(account, idx.offered(account.namespace, secrets, account))
+
+
+def _count_reconciled(account: AccountInfo, pod: bool, deleted: bool, idx: Indexes) -> None:
+    """Wake a namespace's managers when one of its objects becomes reconciled or stops being so.
+
+    `status.reconciledObjects` then follows at once instead of at the next resync.
+    """
+    rt = runtime()
+    key = (account.namespace, account.name, pod)
+    now = not deleted and account.annotations.get(RECONCILED) == TRUE
+    if now == (key in rt.reconciled):
+        return
+    if now:
+        rt.reconciled.add(key)
+    else:
+        rt.reconciled.discard(key)
+    mode = Mode.POD if pod else Mode.SERVICE_ACCOUNT
+    rt.wake(
+        *(
+            m.key
+            for m in idx.managers()
+            if m.mode is mode
+            and (m.kind is ManagerKind.CLUSTER or m.namespace == account.namespace)
+        )
+    )
 
 
 def _selects_by_pods(manager: ManagerInfo) -> bool:

@@ -8,9 +8,9 @@ namespaces, and write status only when it changed. A finalizer cleans up on dele
 import asyncio
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 from pydantic import ValidationError
@@ -31,6 +31,7 @@ from cheiron.controllers.runtime import runtime
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
 from cheiron.fsm.manager import (
+    DesiredSecret,
     EntryOutcome,
     ManagerMachine,
     Progress,
@@ -117,6 +118,18 @@ async def _write_status(kind: ManagerKind, body: kopf.Body, wanted: dict[str, An
 # --- the reconcile -------------------------------------------------------------------
 
 
+WRITE_CONCURRENCY = 8  # parallel Secret writes per manager pass
+T = TypeVar("T")
+
+
+def _summarise(verb: str, done: Sequence[tuple[str, str]], shown: int = 10) -> str:
+    """`updated 3 Secrets: a/x, b/x, c/x`, naming at most `shown` of them."""
+    names = ", ".join(f"{ns}/{name}" for ns, name in done[:shown])
+    more = f" and {len(done) - shown} more" if len(done) > shown else ""
+    noun = "Secret" if len(done) == 1 else "Secrets"
+    return f"{verb} {len(done)} {noun}: {names}{more}"
+
+
 async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> SecretPlan:
     """Write the plan; returns it as actually carried out.
 
@@ -131,31 +144,37 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> Secr
         # The user's labels and annotations for the merged Secret; cheiron's own win.
         labels = {**target.secret.labels, **labels}
         annotations = {**target.secret.annotations, **annotations}
-    created, updates, conflicts = [], list(plan.update), list(plan.conflicts)
-    for d in plan.create:
-        if await asyncio.to_thread(
-            kube.create_pull_secret, d.namespace, d.name, d.payload, labels, annotations
-        ):
-            created.append(d)
-            await asyncio.to_thread(
-                kube.event, ref, "Normal", "SecretCreated", f"created Secret {d.namespace}/{d.name}"
-            )
-            continue
-        found = await asyncio.to_thread(kube.secret_labels, d.namespace, d.name) or {}
+    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def call(fn: Callable[..., T], *args: Any) -> T:
+        async with limit:
+            return await asyncio.to_thread(fn, *args)
+
+    async def create(d: DesiredSecret) -> DesiredSecret | SecretInfo | None:
+        if await call(kube.create_pull_secret, d.namespace, d.name, d.payload, labels, annotations):
+            return None
+        found = await call(kube.secret_labels, d.namespace, d.name) or {}
         if found.get(OWNER_UID_LABEL) == manager.uid:
-            updates.append(d)  # ours, not yet seen by the watch
-        else:
-            conflicts.append(SecretInfo(d.namespace, d.name, "unknown", found.get(OWNER_UID_LABEL)))
-    for d in updates:
-        await asyncio.to_thread(kube.update_pull_secret, d.namespace, d.name, d.payload, labels)
-        await asyncio.to_thread(
-            kube.event, ref, "Normal", "SecretUpdated", f"updated Secret {d.namespace}/{d.name}"
-        )
-    for s in plan.delete:
-        await asyncio.to_thread(kube.delete_secret, s.namespace, s.name)
-        await asyncio.to_thread(
-            kube.event, ref, "Normal", "SecretDeleted", f"deleted Secret {s.namespace}/{s.name}"
-        )
+            return d  # ours, not yet seen by the watch: update it
+        return SecretInfo(d.namespace, d.name, "unknown", found.get(OWNER_UID_LABEL))
+
+    results = await asyncio.gather(*(create(d) for d in plan.create))
+    created = [d for d, r in zip(plan.create, results, strict=True) if r is None]
+    updates = [*plan.update, *(r for r in results if isinstance(r, DesiredSecret))]
+    conflicts = [*plan.conflicts, *(r for r in results if isinstance(r, SecretInfo))]
+    await asyncio.gather(
+        *(call(kube.update_pull_secret, d.namespace, d.name, d.payload, labels) for d in updates),
+        *(call(kube.delete_secret, s.namespace, s.name) for s in plan.delete),
+    )
+    # One Event per kind of change and pass: an ECR renewal across 100 namespaces is one
+    # Event, not 100.
+    for reason, verb, done in (
+        ("SecretCreated", "created", [(d.namespace, d.name) for d in created]),
+        ("SecretUpdated", "updated", [(d.namespace, d.name) for d in updates]),
+        ("SecretDeleted", "deleted", [(s.namespace, s.name) for s in plan.delete]),
+    ):
+        if done:
+            await call(kube.event, ref, "Normal", reason, _summarise(verb, done))
     return SecretPlan(tuple(created), tuple(updates), plan.delete, tuple(conflicts))
 
 

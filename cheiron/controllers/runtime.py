@@ -33,6 +33,8 @@ class Runtime:
     # ECR tokens by (manager UID, entry Secret name); rebuilt from status after a restart.
     tokens: dict[tuple[str, str], Cached] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    # (namespace, name, is_pod) of objects seen reconciled: their count is in manager status.
+    reconciled: set[tuple[str, str, bool]] = field(default_factory=set)
     clock: Callable[[], datetime.datetime] = _now
     jitter: Callable[[], float] = _jitter
     fetch_ecr: Callable[[EcrRequest], EcrToken] = fetch
