@@ -11,7 +11,7 @@ export UV_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap sync controlplane lint typecheck unit integration test demo crds clean
+.PHONY: help bootstrap sync controlplane registry-tools lint typecheck unit integration test demo crds clean
 
 help:
 	@echo "make demo          run cheiron on a local control plane"
@@ -33,6 +33,10 @@ sync: .venv/.synced
 controlplane:
 	bash hack/controlplane/ensure-go.sh bash hack/controlplane/build.sh
 
+# docker-registry and skopeo for the registry tests; installs only what is missing.
+registry-tools:
+	bash hack/registry/ensure-tools.sh
+
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
@@ -43,10 +47,10 @@ typecheck: sync
 unit: sync
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
-integration: sync controlplane
+integration: sync controlplane registry-tools
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
 
-test: sync controlplane lint typecheck
+test: sync controlplane registry-tools lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
 crds: sync

@@ -1,0 +1,30 @@
+"""Registries and image layouts for the registry tests; none needs the control plane."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.registry import Registry
+
+USER, PASSWORD = "backup", "s3cret-for-tests"
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    """A plain-HTTP registry without auth."""
+    with Registry() as r:
+        yield r
+
+
+@pytest.fixture
+def secure_registry() -> Iterator[Registry]:
+    """An HTTPS registry (test CA) with htpasswd auth and deletes enabled."""
+    with Registry(auth=(USER, PASSWORD), tls=True, delete=True) as r:
+        yield r
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Path:
+    """An empty directory for an OCI image layout."""
+    return tmp_path / "layout"

@@ -1,0 +1,357 @@
+"""Runs a real Distribution registry (`docker-registry serve`) on a loopback port for tests."""
+
+import base64
+import http.client
+import json
+import secrets
+import shutil
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import bcrypt
+import yaml
+
+from cheiron.devcluster.cluster import _die_with_parent, free_port
+from cheiron.pki import issue, make_ca
+from tests.support.poll import eventually
+
+DEFAULT_BINARY = Path("/usr/bin/docker-registry")
+
+# Most specific first: a registry answers with the first type it has that the client accepts,
+# and the image-backup feature must see an index as an index, not one platform's manifest.
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
+
+# Another process may grab the port between free_port() and the registry's bind.
+_START_ATTEMPTS = 3
+
+
+class RegistryError(RuntimeError):
+    """A registry request answered with an unexpected status."""
+
+    def __init__(self, method: str, path: str, status: int, body: bytes) -> None:
+        super().__init__(f"{method} {path} -> {status}: {body[:300]!r}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a registry answered: status, headers (lower-cased names) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest or index as the registry serves it, with the digest it reports."""
+
+    digest: str
+    media_type: str
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        """The parsed manifest."""
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+class Registry:
+    """A throwaway registry with filesystem storage in a temp dir; a context manager.
+
+    `auth=(user, password)` turns on htpasswd (bcrypt) basic auth, `tls=True` serves HTTPS
+    with a certificate from a fresh test CA, `delete=True` lets manifests be deleted.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: tuple[str, str] | None = None,
+        tls: bool = False,
+        delete: bool = False,
+        binary: Path = DEFAULT_BINARY,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.auth = auth
+        self.tls = tls
+        self.delete = delete
+        self.binary = binary
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._ssl: ssl.SSLContext | None = None
+
+    # -- where it is ------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """host:port, as it appears in image references."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL, http or https."""
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    @property
+    def workdir(self) -> Path:
+        """The temp dir holding config, storage, certificates and the log."""
+        if self._dir is None:
+            raise RuntimeError("the registry is not started")
+        return self._dir
+
+    @property
+    def storage_dir(self) -> Path:
+        """The filesystem storage root."""
+        return self.workdir / "storage"
+
+    @property
+    def cert_dir(self) -> Path:
+        """A directory with the CA as ca.crt, the layout skopeo's --*-cert-dir expects."""
+        return self.workdir / "certs"
+
+    @property
+    def ca_path(self) -> Path | None:
+        """PEM of the CA that signed the serving certificate, when TLS is on."""
+        return self.cert_dir / "ca.crt" if self.tls else None
+
+    @property
+    def log_path(self) -> Path:
+        """Where the registry's own output goes."""
+        return self.workdir / "registry.log"
+
+    def logs(self) -> str:
+        """Everything the registry printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the registry; returns once /v2/ answers."""
+        if not self.binary.is_file():
+            raise RuntimeError(
+                f"{self.binary} is missing; install it with `make registry-tools` "
+                "(hack/registry/ensure-tools.sh)"
+            )
+        self._dir = Path(tempfile.mkdtemp(prefix="cheiron-registry-"))
+        try:
+            self._write_material()
+            for _ in range(_START_ATTEMPTS):
+                if self._start_once():
+                    return
+            raise RuntimeError(f"no port could be had in {_START_ATTEMPTS} attempts")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the process and remove the temp dir."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def _write_material(self) -> None:
+        self.storage_dir.mkdir()
+        self.cert_dir.mkdir()
+        if self.tls:
+            ca, ca_key = make_ca("cheiron-test-registry-ca")
+            serving = issue(
+                ca,
+                ca_key,
+                "127.0.0.1",
+                dns_names=("localhost",),
+                ip_addresses=("127.0.0.1",),
+                server=True,
+            )
+            (self.cert_dir / "ca.crt").write_bytes(ca.cert_pem)
+            (self.workdir / "tls.crt").write_bytes(serving.cert_pem)
+            (self.workdir / "tls.key").write_bytes(serving.key_pem)
+            self._ssl = ssl.create_default_context(cafile=str(self.cert_dir / "ca.crt"))
+        if self.auth is not None:
+            user, password = self.auth
+            # Cost 4, the lowest bcrypt allows: every request verifies the hash.
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+            (self.workdir / "htpasswd").write_text(f"{user}:{hashed}\n")
+
+    def _config(self) -> dict[str, object]:
+        http: dict[str, object] = {
+            "addr": self.host,
+            # A fixed secret keeps the log free of the "generated random secret" warning.
+            "secret": secrets.token_hex(16),
+        }
+        if self.tls:
+            http["tls"] = {
+                "certificate": str(self.workdir / "tls.crt"),
+                "key": str(self.workdir / "tls.key"),
+            }
+        storage: dict[str, object] = {
+            "filesystem": {"rootdirectory": str(self.storage_dir)},
+            "delete": {"enabled": self.delete},
+            # The purger walks storage in the background; a test registry lives for seconds.
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        }
+        config: dict[str, object] = {
+            "version": 0.1,
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": storage,
+            "http": http,
+        }
+        if self.auth is not None:
+            config["auth"] = {
+                "htpasswd": {"realm": "cheiron-test", "path": str(self.workdir / "htpasswd")}
+            }
+        return config
+
+    def _start_once(self) -> bool:
+        """One start on a fresh port; False if the port was taken meanwhile."""
+        self.port = free_port()
+        config_path = self.workdir / "config.yml"
+        config_path.write_text(yaml.safe_dump(self._config()))
+        # A fresh log per attempt, so an earlier attempt's bind error is not read as this one's.
+        if self._log is not None:
+            self._log.close()
+        self._log = self.log_path.open("wb")
+        self._proc = proc = subprocess.Popen(
+            [str(self.binary), "serve", str(config_path)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start before exec
+        )
+
+        def up() -> str | None:
+            # A truthy answer ends the polling at once: an exited registry will not come up.
+            if proc.poll() is not None:
+                return "exited"
+            # 401 is an answer too: the registry is up, it just wants credentials.
+            status = self.request("GET", "/v2/", anonymous=True, timeout=1).status
+            return "up" if status in (200, 401) else None
+
+        try:
+            state = eventually(up, timeout=self.startup_timeout, what=f"registry on {self.host}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.logs()}") from e
+        if state == "exited":
+            if "address already in use" in self.logs():
+                return False
+            raise AssertionError(f"docker-registry exited with {proc.returncode}:\n{self.logs()}")
+        return True
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        credentials: tuple[str, str] | None = None,
+        anonymous: bool = False,
+        timeout: float = 10,
+    ) -> Response:
+        """One request; any status is returned, not raised.
+
+        Uses the registry's own credentials unless `credentials` overrides them or
+        `anonymous` leaves them out.
+        """
+        conn: http.client.HTTPConnection
+        if self.tls:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout, context=self._ssl
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        all_headers = dict(headers or {})
+        creds = credentials or (None if anonymous else self.auth)
+        if creds is not None:
+            token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+            all_headers["Authorization"] = f"Basic {token}"
+        try:
+            conn.request(method, path, headers=all_headers)
+            response = conn.getresponse()
+            body = response.read()
+            names = {k.lower(): v for k, v in response.getheaders()}
+            return Response(response.status, names, body)
+        finally:
+            conn.close()
+
+    def _ok(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Response:
+        response = self.request(method, path, headers=headers)
+        if not 200 <= response.status < 300:
+            raise RegistryError(method, path, response.status, response.body)
+        return response
+
+    def manifest_digest(self, repo: str, ref: str) -> str:
+        """The digest the registry reports for a tag or digest (HEAD, no body)."""
+        path = f"/v2/{repo}/manifests/{ref}"
+        return self._ok("HEAD", path, {"Accept": _ACCEPT}).headers["docker-content-digest"]
+
+    def manifest(self, repo: str, ref: str) -> Manifest:
+        """The manifest or index for a tag or digest, exactly as stored."""
+        response = self._ok("GET", f"/v2/{repo}/manifests/{ref}", {"Accept": _ACCEPT})
+        return Manifest(
+            response.headers["docker-content-digest"],
+            response.headers["content-type"],
+            response.body,
+        )
+
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        """Delete a manifest by digest (needs delete=True)."""
+        self._ok("DELETE", f"/v2/{repo}/manifests/{digest}")
+
+    def tags(self, repo: str) -> list[str]:
+        """The repository's tags, sorted; empty if it has none."""
+        body = json.loads(self._ok("GET", f"/v2/{repo}/tags/list").body)
+        return sorted(body.get("tags") or [])
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        """Whether the repository links the blob."""
+        response = self.request("HEAD", f"/v2/{repo}/blobs/{digest}")
+        if response.status == 404:
+            return False
+        if response.status != 200:
+            raise RegistryError("HEAD", f"/v2/{repo}/blobs/{digest}", response.status, b"")
+        return True
+
+    def stored_blobs(self) -> set[str]:
+        """Digests of every blob in storage, across repositories (stored once each)."""
+        root = self.storage_dir / "docker" / "registry" / "v2" / "blobs" / "sha256"
+        return {f"sha256:{d.name}" for d in root.glob("*/*") if (d / "data").is_file()}
