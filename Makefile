@@ -11,12 +11,13 @@ export UV_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap sync controlplane lint typecheck unit integration test demo crds clean
+.PHONY: help bootstrap sync controlplane helm lint typecheck unit integration test demo crds clean
 
 help:
 	@echo "make demo          run cheiron on a local control plane"
 	@echo "make test          install everything, lint, type-check and run all tests"
 	@echo "make controlplane  build etcd/kube-apiserver/kube-controller-manager (cached)"
+	@echo "make helm          build the pinned helm that tests the chart (cached)"
 	@echo "make lint | typecheck | unit | integration"
 
 $(UV):
@@ -33,6 +34,9 @@ sync: .venv/.synced
 controlplane:
 	bash hack/controlplane/ensure-go.sh bash hack/controlplane/build.sh
 
+helm:
+	bash hack/controlplane/ensure-go.sh bash hack/helm/build.sh
+
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
@@ -46,7 +50,7 @@ unit: sync
 integration: sync controlplane
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
 
-test: sync controlplane lint typecheck
+test: sync controlplane helm lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
 crds: sync
