@@ -44,7 +44,8 @@ lint: sync
 typecheck: sync
 	$(RUN) mypy --strict cheiron
 
-unit: sync
+# tests/unit/config renders config/ with the control plane's kubectl and charts/ with helm.
+unit: sync controlplane helm
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
 integration: sync controlplane
@@ -53,8 +54,10 @@ integration: sync controlplane
 test: sync controlplane helm lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
+# The chart carries copies of the CRDs (tests/unit/config/test_chart.py keeps them equal).
 crds: sync
 	$(RUN) cheiron crds --write config/crd/bases
+	$(RUN) cheiron crds --write charts/cheiron/crds
 
 demo: sync controlplane
 	$(RUN) bash hack/demo.sh

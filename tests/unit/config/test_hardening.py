@@ -1,4 +1,4 @@
-"""Every rendered operator Deployment is hardened, field by field."""
+"""Every rendered operator Deployment, kustomize's and helm's, is hardened field by field."""
 
 import pytest
 
@@ -7,6 +7,8 @@ from tests.support.manifests import HARDENING, Obj, one
 INSTALLS = [
     ("kustomize", "cluster"),
     ("kustomize", "namespaced"),
+    ("helm", "cluster"),
+    ("helm", "namespaced"),
 ]
 
 
@@ -17,6 +19,8 @@ def test_deployment_is_hardened(
     mode: str,
     check: str,
     kustomized: dict[str, list[Obj]],
+    charted: dict[str, list[Obj]],
 ) -> None:
-    deployment = one(kustomized[mode], "Deployment", "cheiron")
+    rendered = kustomized if tool == "kustomize" else charted
+    deployment = one(rendered[mode], "Deployment", "cheiron")
     assert HARDENING[check](deployment), f"{tool} {mode}: {check}"
