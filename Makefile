@@ -11,12 +11,13 @@ export UV_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap sync controlplane registry-tools lint typecheck unit integration test demo crds clean
+.PHONY: help bootstrap sync controlplane helm registry-tools lint typecheck unit integration test demo crds clean
 
 help:
 	@echo "make demo          run cheiron on a local control plane"
 	@echo "make test          install everything, lint, type-check and run all tests"
 	@echo "make controlplane  build etcd/kube-apiserver/kube-controller-manager (cached)"
+	@echo "make helm          build the pinned helm that tests the chart (cached)"
 	@echo "make lint | typecheck | unit | integration"
 
 $(UV):
@@ -37,6 +38,9 @@ controlplane:
 registry-tools:
 	bash hack/registry/ensure-tools.sh
 
+helm:
+	bash hack/controlplane/ensure-go.sh bash hack/helm/build.sh
+
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
@@ -44,17 +48,20 @@ lint: sync
 typecheck: sync
 	$(RUN) mypy --strict cheiron
 
-unit: sync
+# tests/unit/config renders config/ with the control plane's kubectl and charts/ with helm.
+unit: sync controlplane helm
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
-integration: sync controlplane registry-tools
+integration: sync controlplane helm registry-tools
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
 
-test: sync controlplane registry-tools lint typecheck
+test: sync controlplane helm registry-tools lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
+# The chart carries copies of the CRDs (tests/unit/config/test_chart.py keeps them equal).
 crds: sync
 	$(RUN) cheiron crds --write config/crd/bases
+	$(RUN) cheiron crds --write charts/cheiron/crds
 
 demo: sync controlplane
 	$(RUN) bash hack/demo.sh

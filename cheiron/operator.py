@@ -161,6 +161,11 @@ def run(options: Options) -> None:
     import cheiron.controllers.managers  # noqa: PLC0415
     import cheiron.controllers.watches  # noqa: PLC0415
 
+    if not options.namespaces:
+        from cheiron.controllers.managers import watch_cluster_managers  # noqa: PLC0415
+
+        watch_cluster_managers()
+
     if options.webhook is not None:
         import cheiron.webhooks.pods  # noqa: PLC0415
 

@@ -86,9 +86,8 @@ def ipsm_idx(body: kopf.Body, **_: Any) -> dict[None, ManagerInfo]:
     return _manager(ManagerKind.NAMESPACED, body)
 
 
-@kopf.index(API_GROUP, API_VERSION, PLURALS[ManagerKind.CLUSTER])
 def cipsm_idx(body: kopf.Body, **_: Any) -> dict[None, ManagerInfo]:
-    """Valid ClusterImagePullSecretManagers."""
+    """Valid ClusterImagePullSecretManagers (registered by managers.watch_cluster_managers)."""
     return _manager(ManagerKind.CLUSTER, body)
 
 
@@ -102,11 +101,12 @@ class Indexes:
         self.accounts: AccountIndex = kwargs["accounts_idx"]
         self.pods: AccountIndex = kwargs["pods_idx"]
         self.ipsm: ManagerIndex = kwargs["ipsm_idx"]
-        self.cipsm: ManagerIndex = kwargs["cipsm_idx"]
+        # Absent in a namespaced operator, which never watches cluster managers.
+        self.cipsm: ManagerIndex | None = kwargs.get("cipsm_idx")
 
     def managers(self) -> list[ManagerInfo]:
         """Every valid manager of both kinds."""
-        return managers(self.ipsm, self.cipsm)
+        return managers(self.ipsm, *([] if self.cipsm is None else [self.cipsm]))
 
     def namespace_map(self) -> dict[str, NamespaceInfo]:
         """Namespaces by name."""

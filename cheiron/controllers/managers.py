@@ -26,7 +26,7 @@ from cheiron.api.observed import (
     manager_info,
 )
 from cheiron.controllers.accounts import sync_namespace
-from cheiron.controllers.indexes import PLURALS, Indexes, in_namespace
+from cheiron.controllers.indexes import PLURALS, Indexes, cipsm_idx, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
@@ -478,7 +478,9 @@ async def _loop(
 async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> None:
     kube = runtime().kube
     uid = body.metadata.uid
-    owned = await asyncio.to_thread(kube.list_owned_secrets, f"{OWNER_UID_LABEL}={uid}")
+    # An ImagePullSecretManager writes in its own namespace only.
+    scope = body.metadata.namespace if kind is ManagerKind.NAMESPACED else None
+    owned = await asyncio.to_thread(kube.list_owned_secrets, f"{OWNER_UID_LABEL}={uid}", scope)
     for namespace, name in owned:
         await asyncio.to_thread(kube.delete_secret, namespace, name)
     # This manager is marked deleting in the index, so it provides nothing any more: every
@@ -508,5 +510,15 @@ def _register(kind: ManagerKind) -> None:
         await _cleanup(kind, body, Indexes(kwargs))
 
 
-for _kind in ManagerKind:
-    _register(_kind)
+_register(ManagerKind.NAMESPACED)
+
+
+def watch_cluster_managers() -> None:
+    """Index and reconcile ClusterImagePullSecretManagers: a cluster-wide operator only.
+
+    kopf watches cluster-scoped kinds across the cluster even when it serves one namespace;
+    a namespaced operator must neither act beyond its namespace nor need the right to read
+    every cluster manager's credentials, so it does not watch them at all.
+    """
+    kopf.index(API_GROUP, API_VERSION, PLURALS[ManagerKind.CLUSTER])(cipsm_idx)
+    _register(ManagerKind.CLUSTER)

@@ -112,9 +112,17 @@ class Kube:
             if e.status != NOT_FOUND:
                 raise
 
-    def list_owned_secrets(self, label_selector: str) -> list[tuple[str, str]]:
-        """(namespace, name) of every Secret matching a label selector, in all namespaces."""
-        items = self.core.list_secret_for_all_namespaces(label_selector=label_selector).items
+    def list_owned_secrets(
+        self, label_selector: str, namespace: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(namespace, name) of every Secret matching a label selector, in one or all namespaces.
+
+        A namespaced install may list Secrets in its own namespace only.
+        """
+        if namespace is None:
+            items = self.core.list_secret_for_all_namespaces(label_selector=label_selector).items
+        else:
+            items = self.core.list_namespaced_secret(namespace, label_selector=label_selector).items
         return [(s.metadata.namespace, s.metadata.name) for s in items]
 
     # --- ServiceAccounts and Pods --------------------------------------------------

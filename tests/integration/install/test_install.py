@@ -1,0 +1,388 @@
+"""The rendered installs on the real control plane, the operator running as its own account.
+
+Only what an install gives the operator is applied (CRDs, its namespace and ServiceAccount,
+RBAC): there is no kubelet, so the operator runs as a local process with a token of that
+ServiceAccount and the Deployment's own command line, adapted to run off-cluster.
+"""
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from cheiron import API_GROUP, API_VERSION
+from cheiron.devcluster import ControlPlane
+from cheiron.devcluster.cluster import free_port
+from tests.support import tools
+from tests.support.manifests import CONFIG, Obj, container, kustomize, kustomize_in, one
+from tests.support.operator import OperatorProcess
+from tests.support.poll import eventually, gone
+
+# What an install gives the operator's identity; Deployment and Services need a kubelet.
+APPLIED = {
+    "CustomResourceDefinition",
+    "Namespace",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+}
+CLUSTER_PLURAL, PLURAL = "clusterimagepullsecretmanagers", "imagepullsecretmanagers"
+WEBHOOK_CONFIGURATION = "cheiron"
+FORBIDDEN = 403
+
+
+@pytest.fixture(scope="module")
+def kubectl() -> Path:
+    """The control plane's kubectl, for kustomize and apply."""
+    return tools.kubectl()
+
+
+def _apply(plane: ControlPlane, kubectl: Path, objects: list[Obj]) -> list[Obj]:
+    """Server-side apply the install's RBAC, namespace and CRDs as the admin; returns them."""
+    applied = [o for o in objects if o["kind"] in APPLIED]
+    subprocess.run(
+        [
+            str(kubectl),
+            "--kubeconfig",
+            str(plane.kubeconfig_path),
+            "apply",
+            "--server-side",
+            "--force-conflicts",  # the session's `crds` fixture may have created the CRDs
+            "--field-manager=cheiron-install-test",
+            "-f",
+            "-",
+        ],
+        input=yaml.safe_dump_all(applied),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return applied
+
+
+def _remove(api: client.ApiClient, applied: list[Obj]) -> None:
+    """Delete the cluster-scoped RBAC the install created (namespaces go on their own)."""
+    rbac = client.RbacAuthorizationV1Api(api)
+    delete = {
+        "ClusterRole": rbac.delete_cluster_role,
+        "ClusterRoleBinding": rbac.delete_cluster_role_binding,
+    }
+    for obj in applied:
+        if obj["kind"] in delete:
+            try:
+                delete[obj["kind"]](obj["metadata"]["name"])
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+
+
+def _established(api: client.ApiClient) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    for plural in (PLURAL, CLUSTER_PLURAL):
+
+        def ready(name: str = f"{plural}.{API_GROUP}") -> bool:
+            conditions = ext.read_custom_resource_definition(name).status.conditions or []
+            return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+        eventually(ready, what=f"CRD {plural} established")
+
+
+def _account_kubeconfig(plane: ControlPlane, api: client.ApiClient, namespace: str) -> Path:
+    """A kubeconfig of ServiceAccount cheiron: a TokenRequest token and the cluster's CA."""
+    token = (
+        client.CoreV1Api(api)
+        .create_namespaced_service_account_token(
+            "cheiron",
+            namespace,
+            client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+            ),
+        )
+        .status.token
+    )
+    admin = yaml.safe_load(plane.kubeconfig_path.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    path = plane.kubeconfig_path.parent / f"cheiron-{namespace}-{uuid.uuid4().hex[:6]}.kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "local",
+                        "cluster": {
+                            "server": cluster["server"],
+                            "certificate-authority-data": cluster["certificate-authority-data"],
+                        },
+                    }
+                ],
+                "users": [{"name": "cheiron", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "cheiron", "context": {"cluster": "local", "user": "cheiron"}}
+                ],
+                "current-context": "cheiron",
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+def _local_args(deployment: Obj) -> tuple[str, ...]:
+    """The Deployment's command line, off-cluster.
+
+    The kubelet's $(POD_NAMESPACE) is expanded; OperatorProcess serves liveness on a free
+    port; the apiserver cannot reach a Service here, so the webhook is called by URL on
+    loopback (the configuration is still written by the operator, with its own rights).
+    """
+    namespace = deployment["metadata"]["namespace"]
+    args = [a.replace("$(POD_NAMESPACE)", namespace) for a in container(deployment)["args"]]
+    assert args.pop(0) == "run"
+    local: list[str] = ["--operator-namespace", namespace]
+    dropped = {"--liveness", "--webhook-listen", "--webhook-service"}
+    while args:
+        flag = args.pop(0)
+        if flag in dropped:
+            args.pop(0)
+        elif flag == "--webhook-port":
+            args.pop(0)
+            local += ["--webhook-port", str(free_port()), "--webhook-host", "127.0.0.1"]
+        else:
+            local.append(flag)
+    return tuple(local)
+
+
+def _pull_secrets(core: client.CoreV1Api, namespace: str) -> list[str]:
+    sa = core.read_namespaced_service_account("default", namespace)
+    return [r.name for r in sa.image_pull_secrets or []]
+
+
+def _inline(name: str) -> dict[str, str]:
+    return {"name": name, "registry": "ghcr.io", "username": "robot", "password": "pw"}
+
+
+def _no_forbidden(proc: OperatorProcess) -> None:
+    logs = proc.logs()
+    assert "Forbidden" not in logs, f"the operator was refused something:\n{logs[-4000:]}"
+
+
+@pytest.fixture
+def cluster_install(
+    control_plane: ControlPlane, api_client: client.ApiClient, kubectl: Path
+) -> Iterator[list[Obj]]:
+    """config/cluster rendered and applied (without Deployment and webhook objects)."""
+    objects = kustomize(CONFIG / "cluster")
+    applied = _apply(control_plane, kubectl, objects)
+    _established(api_client)
+    yield objects
+    _remove(api_client, applied)
+    client.CoreV1Api(api_client).delete_namespace("cheiron-system")
+
+
+def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
+    *,
+    control_plane: ControlPlane,
+    api_client: client.ApiClient,
+    core: client.CoreV1Api,
+    cluster_install: list[Obj],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    deployment = one(cluster_install, "Deployment", "cheiron")
+    account_ns = deployment["metadata"]["namespace"]
+    kubeconfig = _account_kubeconfig(control_plane, api_client, account_ns)
+    args = _local_args(deployment)
+    assert "--all-namespaces" in args
+    custom = client.CustomObjectsApi(api_client)
+    admission = client.AdmissionregistrationV1Api(api_client)
+    name = f"install-{uuid.uuid4().hex[:6]}"
+    manager: dict[str, Any] = {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "ClusterImagePullSecretManager",
+        "metadata": {"name": name},
+        # Only this test's namespace: other tests' namespaces are not this test's business.
+        "spec": {
+            "secrets": [_inline("ghcr-pull")],
+            "target": {"namespaces": {"names": [namespace]}},
+        },
+    }
+    proc = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
+    try:
+        with proc:
+            first = eventually(
+                lambda: admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION),
+                what="webhook configuration written by the operator",
+            )
+            custom.create_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)
+            secret = eventually(
+                lambda: core.read_namespaced_secret("ghcr-pull", namespace), what="pull Secret"
+            )
+            assert secret.type == "kubernetes.io/dockerconfigjson"
+            eventually(
+                lambda: _pull_secrets(core, namespace) == ["ghcr-pull"],
+                what="default ServiceAccount patched",
+            )
+            _no_forbidden(proc)
+        # A second start rewrites its configuration with a new CA: get and update, by name.
+        with proc:
+            second = admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION)
+            assert second.webhooks[0].client_config.ca_bundle != (
+                first.webhooks[0].client_config.ca_bundle
+            )
+            custom.delete_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, name)
+            eventually(
+                gone(
+                    lambda: custom.get_cluster_custom_object(
+                        API_GROUP, API_VERSION, CLUSTER_PLURAL, name
+                    )
+                ),
+                what="manager deleted through its finalizer",
+            )
+            eventually(gone(lambda: core.read_namespaced_secret("ghcr-pull", namespace)))
+            eventually(lambda: _pull_secrets(core, namespace) == [], what="entry removed")
+            _no_forbidden(proc)
+        assert first.webhooks[0].client_config.url.startswith("https://127.0.0.1:")
+    finally:
+        try:
+            admission.delete_mutating_webhook_configuration(WEBHOOK_CONFIGURATION)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+
+@pytest.fixture
+def other(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
+    """A namespace the namespaced install does not serve, with a Secret in it."""
+    name = f"{namespace}-other"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespaced_secret(
+        name,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="private"), string_data={"k": "v"}),
+    )
+    eventually(lambda: core.read_namespaced_service_account("default", name))
+    yield name
+    core.delete_namespace(name)
+
+
+def _forbidden(call: Any) -> bool:
+    try:
+        call()
+    except ApiException as e:
+        return e.status == FORBIDDEN
+    return False
+
+
+def test_namespaced_install_serves_its_namespace_and_nothing_else(
+    *,
+    control_plane: ControlPlane,
+    api_client: client.ApiClient,
+    core: client.CoreV1Api,
+    kubectl: Path,
+    namespace: str,
+    other: str,
+    tmp_path: Path,
+) -> None:
+    objects = kustomize_in(CONFIG / "namespaced", namespace, tmp_path / "overlay")
+    applied = _apply(control_plane, kubectl, objects)
+    custom = client.CustomObjectsApi(api_client)
+    cluster_name = f"elsewhere-{uuid.uuid4().hex[:6]}"
+    try:
+        _established(api_client)
+        kubeconfig = _account_kubeconfig(control_plane, api_client, namespace)
+        args = _local_args(one(objects, "Deployment", "cheiron"))
+        assert args[args.index("--namespace") + 1] == namespace
+
+        # The identity itself: the apiserver refuses it everything outside its namespace.
+        as_operator = config.new_client_from_config(config_file=str(kubeconfig))
+        own = client.CoreV1Api(as_operator)
+        assert _forbidden(lambda: own.read_namespaced_secret("private", other))
+        assert _forbidden(
+            lambda: own.patch_namespaced_service_account(
+                "default", other, {"metadata": {"annotations": {"x": "y"}}}
+            )
+        )
+        assert _forbidden(own.list_secret_for_all_namespaces)
+        # Cluster managers carry credentials for every namespace: not a tenant's to read.
+        assert _forbidden(
+            lambda: client.CustomObjectsApi(as_operator).list_cluster_custom_object(
+                API_GROUP, API_VERSION, CLUSTER_PLURAL
+            )
+        )
+
+        # A cluster manager exists, but is no business of a namespaced operator.
+        custom.create_cluster_custom_object(
+            API_GROUP,
+            API_VERSION,
+            CLUSTER_PLURAL,
+            {
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": "ClusterImagePullSecretManager",
+                "metadata": {"name": cluster_name},
+                "spec": {
+                    "secrets": [_inline("from-cluster")],
+                    "target": {"namespaces": {"names": [namespace]}},
+                },
+            },
+        )
+        manager = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "ImagePullSecretManager",
+            "metadata": {"name": "team"},
+            "spec": {"secrets": [_inline("team-pull")]},
+        }
+        with OperatorProcess(kubeconfig, tmp_path / "operator.log", args) as proc:
+            custom.create_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, manager
+            )
+            eventually(
+                lambda: _pull_secrets(core, namespace) == ["team-pull"],
+                what="default ServiceAccount patched",
+            )
+            eventually(
+                lambda: (
+                    custom.get_namespaced_custom_object(
+                        API_GROUP, API_VERSION, namespace, PLURAL, "team"
+                    )
+                    .get("status", {})
+                    .get("phase")
+                    == "Ready"
+                ),
+                what="manager Ready (its status written as the operator)",
+            )
+            names = [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
+            assert "team-pull" in names
+            assert "from-cluster" not in names
+            assert _pull_secrets(core, other) == []
+            # Deleting lists the manager's Secrets in its namespace only, as the Role allows.
+            custom.delete_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, "team"
+            )
+            eventually(
+                gone(
+                    lambda: custom.get_namespaced_custom_object(
+                        API_GROUP, API_VERSION, namespace, PLURAL, "team"
+                    )
+                ),
+                what="manager deleted through its finalizer",
+            )
+            eventually(gone(lambda: core.read_namespaced_secret("team-pull", namespace)))
+            eventually(lambda: _pull_secrets(core, namespace) == [], what="entry removed")
+            _no_forbidden(proc)
+    finally:
+        try:
+            custom.delete_cluster_custom_object(
+                API_GROUP, API_VERSION, CLUSTER_PLURAL, cluster_name
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        _remove(api_client, applied)

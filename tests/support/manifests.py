@@ -1,0 +1,235 @@
+"""Renders the install manifests (kustomize, helm) and reads RBAC and the operator out of them."""
+
+import argparse
+import os
+import subprocess
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from cheiron.cli import build_parser
+from cheiron.k8s.permissions import PERMISSIONS, Scope
+from tests.support.tools import ROOT, helm, kubectl
+
+CONFIG = ROOT / "config"
+CHART = ROOT / "charts" / "cheiron"
+ACCOUNT = "cheiron"
+CLUSTER = "<cluster>"  # where a ClusterRoleBinding grants, as opposed to one namespace
+
+# (API group, resource, verb, resource name or None): one thing an identity may do.
+Grant = tuple[str, str, str, str | None]
+Obj = dict[str, Any]
+
+
+def _documents(text: str) -> list[Obj]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def kustomize(path: Path) -> list[Obj]:
+    """`kubectl kustomize path`, as objects."""
+    done = subprocess.run(
+        [str(kubectl()), "kustomize", str(path)], check=True, capture_output=True, text=True
+    )
+    return _documents(done.stdout)
+
+
+def kustomize_in(base: Path, namespace: str, workdir: Path) -> list[Obj]:
+    """Render `base` through an overlay of one line, `namespace:`, as a user would."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    relative = os.path.relpath(base, workdir)  # kustomize refuses absolute resource paths
+    (workdir / "kustomization.yaml").write_text(
+        yaml.safe_dump({"namespace": namespace, "resources": [relative]})
+    )
+    return kustomize(workdir)
+
+
+def helm_template(namespace: str, values: Mapping[str, str] | None = None) -> list[Obj]:
+    """`helm template` of charts/cheiron into `namespace`, with `--set` values."""
+    sets = [f"--set={k}={v}" for k, v in (values or {}).items()]
+    done = subprocess.run(
+        [str(helm()), "template", "cheiron", str(CHART), "--namespace", namespace, *sets],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return _documents(done.stdout)
+
+
+def find(objects: Iterable[Obj], kind: str, name: str | None = None) -> list[Obj]:
+    """The objects of a kind (and name)."""
+    return [
+        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+
+
+def one(objects: Iterable[Obj], kind: str, name: str | None = None) -> Obj:
+    """The one object of a kind (and name)."""
+    found = find(objects, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+# --- RBAC ------------------------------------------------------------------------------
+
+
+def flatten(rules: Iterable[Mapping[str, Any]]) -> set[Grant]:
+    """Every (group, resource, verb, name) a list of policy rules allows."""
+    grants: set[Grant] = set()
+    for rule in rules:
+        assert not rule.get("nonResourceURLs"), "cheiron needs no non-resource URLs"
+        names: list[str | None] = list(rule.get("resourceNames") or [None])
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    grants |= {(group, resource, verb, name) for name in names}
+    return grants
+
+
+def granted(objects: list[Obj], namespace: str) -> dict[str, set[Grant]]:
+    """What the install's bindings give ServiceAccount `cheiron` of `namespace`, by scope.
+
+    Keys are CLUSTER (ClusterRoleBindings) or a namespace (RoleBindings). A binding to a
+    role the install does not define fails: it would grant something nobody reviewed.
+    """
+    out: dict[str, set[Grant]] = defaultdict(set)
+    for binding in find(objects, "ClusterRoleBinding") + find(objects, "RoleBinding"):
+        subjects = binding.get("subjects") or []
+        if not any(
+            s["kind"] == "ServiceAccount"
+            and s["name"] == ACCOUNT
+            and s.get("namespace") == namespace
+            for s in subjects
+        ):
+            continue
+        assert len(subjects) == 1, f"{binding['metadata']['name']} binds more than cheiron"
+        ref = binding["roleRef"]
+        candidates = [
+            r
+            for r in find(objects, ref["kind"], ref["name"])
+            if ref["kind"] == "ClusterRole"
+            or r["metadata"].get("namespace") == binding["metadata"].get("namespace")
+        ]
+        assert len(candidates) == 1, f"{binding['metadata']['name']}: no {ref} in the install"
+        scope = (
+            CLUSTER if binding["kind"] == "ClusterRoleBinding" else binding["metadata"]["namespace"]
+        )
+        out[scope] |= flatten(candidates[0].get("rules") or [])
+    return dict(out)
+
+
+def required(args: argparse.Namespace) -> dict[str, set[Grant]]:
+    """What cheiron/k8s/permissions.py says `cheiron run` with these arguments needs, by scope."""
+    webhook = bool(args.webhook_port) and not args.no_webhook_configuration
+    out: dict[str, set[Grant]] = defaultdict(set)
+    for p in PERMISSIONS:
+        grants = {
+            (p.group, p.resource, verb, name)
+            for verb in p.verbs
+            for name in (p.resource_names or (None,))
+        }
+        if p.scope is Scope.WEBHOOK and not webhook:
+            continue
+        if p.scope is Scope.CLUSTER_INSTALL and args.namespace:
+            continue
+        if p.scope is Scope.NAMESPACE and args.namespace:
+            for ns in args.namespace:
+                out[ns] |= grants
+        else:
+            out[CLUSTER] |= grants
+    return dict(out)
+
+
+# --- the operator's Deployment ---------------------------------------------------------
+
+
+def container(deployment: Obj) -> Obj:
+    """The operator's one container."""
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    result: Obj = containers[0]
+    return result
+
+
+def run_args(deployment: Obj) -> argparse.Namespace:
+    """The container's command line as `cheiron`'s own parser reads it.
+
+    The kubelet expands $(POD_NAMESPACE) from the env the container declares.
+    """
+    namespace = deployment["metadata"]["namespace"]
+    args = [a.replace("$(POD_NAMESPACE)", namespace) for a in container(deployment)["args"]]
+    assert args[0] == "run", args
+    return build_parser().parse_args(args)
+
+
+def named_port(deployment: Obj, name: str) -> int:
+    """The containerPort of a named port."""
+    for port in container(deployment).get("ports") or []:
+        if port["name"] == name:
+            number: int = port["containerPort"]
+            return number
+    raise AssertionError(f"no port {name} in {container(deployment).get('ports')}")
+
+
+def pod_spec(deployment: Obj) -> Obj:
+    """The Deployment's Pod spec."""
+    spec: Obj = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def _probe_hits_liveness(deployment: Obj, probe: str) -> bool:
+    url = urlsplit(run_args(deployment).liveness)
+    get = container(deployment)[probe]["httpGet"]
+    port = get["port"] if isinstance(get["port"], int) else named_port(deployment, get["port"])
+    # The kubelet probes the Pod's IP, so the endpoint must not listen on loopback only.
+    return url.hostname == "0.0.0.0" and url.port == port and get["path"] == url.path  # noqa: S104
+
+
+def _tmp_is_writable(deployment: Obj) -> bool:
+    mounts = {m["mountPath"]: m["name"] for m in container(deployment).get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod_spec(deployment).get("volumes", [])}
+    return "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]]  # noqa: S108
+
+
+# One check per field of a hardened operator Deployment, by what it guarantees.
+HARDENING: dict[str, Callable[[Obj], bool]] = {
+    "pod runAsNonRoot": lambda d: pod_spec(d)["securityContext"]["runAsNonRoot"] is True,
+    "pod runAsUser is numeric, not root": lambda d: pod_spec(d)["securityContext"]["runAsUser"] > 0,
+    "pod seccompProfile RuntimeDefault": lambda d: (
+        pod_spec(d)["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ),
+    "container runAsNonRoot": lambda d: container(d)["securityContext"]["runAsNonRoot"] is True,
+    "container seccompProfile RuntimeDefault": lambda d: (
+        container(d)["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ),
+    "allowPrivilegeEscalation false": lambda d: (
+        container(d)["securityContext"]["allowPrivilegeEscalation"] is False
+    ),
+    "readOnlyRootFilesystem": lambda d: (
+        container(d)["securityContext"]["readOnlyRootFilesystem"] is True
+    ),
+    "capabilities: drop ALL, add none": lambda d: (
+        container(d)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    ),
+    "not privileged": lambda d: not container(d)["securityContext"].get("privileged", False),
+    "no host namespaces": lambda d: (
+        not any(pod_spec(d).get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    ),
+    "/tmp is a writable emptyDir": _tmp_is_writable,  # noqa: S108 - a check, not a file
+    "cpu and memory requests": lambda d: (
+        set(container(d)["resources"]["requests"]) == {"cpu", "memory"}
+    ),
+    "cpu and memory limits": lambda d: (
+        set(container(d)["resources"]["limits"]) == {"cpu", "memory"}
+    ),
+    "liveness probe on --liveness": lambda d: _probe_hits_liveness(d, "livenessProbe"),
+    "readiness probe on --liveness": lambda d: _probe_hits_liveness(d, "readinessProbe"),
+    "own ServiceAccount": lambda d: pod_spec(d)["serviceAccountName"] == ACCOUNT,
+    # kopf runs standalone: a second replica, even during a rollout, would act twice.
+    "one replica, never two": lambda d: (
+        d["spec"]["replicas"] == 1 and d["spec"]["strategy"] == {"type": "Recreate"}
+    ),
+}

@@ -1,0 +1,203 @@
+"""charts/cheiron lints, renders both install modes, and renders what config/ does."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cheiron.k8s.webhooks import WebhookEndpoint, create_webhook
+from cheiron.webhooks.pods import POD_WEBHOOK
+from cheiron.webhooks.serviceaccounts import SERVICE_ACCOUNT_WEBHOOK
+from tests.support.manifests import (
+    CHART,
+    CLUSTER,
+    CONFIG,
+    Obj,
+    container,
+    find,
+    granted,
+    helm_template,
+    named_port,
+    one,
+    required,
+    run_args,
+)
+
+MODES = ("cluster", "namespaced")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"installMode": "namespaced"},
+        {"metrics.enabled": "true", "metrics.serviceMonitor.enabled": "true"},
+        {"webhook.failurePolicy": "Fail", "webhook.serviceAccounts": "true"},
+    ],
+)
+def test_helm_lint_passes(helm: Path, values: dict[str, str]) -> None:
+    sets = [f"--set={k}={v}" for k, v in values.items()]
+    done = subprocess.run(
+        [str(helm), "lint", "--strict", str(CHART), *sets],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_helm_lint_refuses_an_unknown_mode(helm: Path) -> None:
+    done = subprocess.run(
+        [str(helm), "lint", str(CHART), "--set=installMode=everywhere"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "installMode" in done.stdout + done.stderr
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    generated = {p.name: p.read_bytes() for p in (CONFIG / "crd" / "bases").iterdir()}
+    copied = {p.name: p.read_bytes() for p in (CHART / "crds").iterdir()}
+    assert copied == generated, "copy config/crd/bases/* to charts/cheiron/crds/ (make crds)"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rbac_equals_the_kustomize_install(
+    mode: str, kustomized: dict[str, list[Obj]], charted: dict[str, list[Obj]]
+) -> None:
+    from_helm = granted(charted[mode], "cheiron-system")
+    assert from_helm == granted(kustomized[mode], "cheiron-system")
+    assert from_helm == required(run_args(one(charted[mode], "Deployment", "cheiron")))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_operator_runs_as_the_kustomize_install_does(
+    mode: str, kustomized: dict[str, list[Obj]], charted: dict[str, list[Obj]]
+) -> None:
+    from_helm = one(charted[mode], "Deployment", "cheiron")
+    from_kustomize = one(kustomized[mode], "Deployment", "cheiron")
+    assert container(from_helm)["image"] == container(from_kustomize)["image"]
+    helm_args, kustomize_args = vars(run_args(from_helm)), vars(run_args(from_kustomize))
+    # Only the chart passes the resync explicitly (a value); the rest must agree.
+    assert helm_args.pop("resync_seconds") == kustomize_args.pop("resync_seconds")
+    assert helm_args == kustomize_args
+    assert container(from_helm)["securityContext"] == container(from_kustomize)["securityContext"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container(from_helm)[probe] == container(from_kustomize)[probe]
+
+
+def test_namespaced_installs_side_by_side_do_not_share_cluster_objects(helm: Path) -> None:
+    def cluster_scoped(namespace: str) -> set[tuple[str, str]]:
+        objects = helm_template(namespace, {"installMode": "namespaced"})
+        return {
+            (o["kind"], o["metadata"]["name"])
+            for o in objects
+            if o["kind"] in ("ClusterRole", "ClusterRoleBinding")
+        }
+
+    team_a, team_b = cluster_scoped("team-a"), cluster_scoped("team-b")
+    assert team_a
+    assert team_a.isdisjoint(team_b)
+
+
+def test_namespaced_mode_never_registers_a_webhook(helm: Path) -> None:
+    objects = helm_template("team-a", {"installMode": "namespaced", "webhook.enabled": "true"})
+    assert find(objects, "MutatingWebhookConfiguration") == []
+    args = run_args(one(objects, "Deployment", "cheiron"))
+    assert args.namespace == ["team-a"]
+    assert not args.webhook_port
+    assert CLUSTER in granted(objects, "team-a")  # Namespaces and CRDs only (test_rbac)
+
+
+def test_webhook_values_reach_the_operator_and_the_configuration(helm: Path) -> None:
+    objects = helm_template(
+        "ops",
+        {
+            "webhook.failurePolicy": "Fail",
+            "webhook.timeoutSeconds": "5",
+            "webhook.port": "8443",
+            "webhook.serviceAccounts": "true",
+        },
+    )
+    deployment = one(objects, "Deployment", "cheiron")
+    args = run_args(deployment)
+    assert (args.webhook_failure_policy, args.webhook_timeout, args.webhook_port) == (
+        "Fail",
+        5,
+        8443,
+    )
+    assert args.webhook_serviceaccounts
+    assert args.webhook_service == "ops/cheiron-webhook"
+    assert named_port(deployment, "webhook") == 8443
+    assert one(objects, "Service", "cheiron-webhook")["spec"]["ports"][0]["targetPort"] == "webhook"
+    endpoint = WebhookEndpoint(b"", service_namespace="ops", service_name="cheiron-webhook")
+    expected = [
+        create_webhook(
+            resource,
+            endpoint,
+            path,
+            excluded_namespaces=["kube-system", "ops"],
+            failure_policy="Fail",
+            timeout_seconds=5,
+        )
+        for resource, path in (("pods", POD_WEBHOOK), ("serviceaccounts", SERVICE_ACCOUNT_WEBHOOK))
+    ]
+    for hook in expected:
+        del hook["clientConfig"]["caBundle"]
+    assert one(objects, "MutatingWebhookConfiguration", "cheiron")["webhooks"] == expected
+    # Still what the operator's RBAC allows it to rewrite.
+    assert granted(objects, "ops") == required(args)
+
+
+def test_image_and_resources_come_from_values(helm: Path) -> None:
+    objects = helm_template(
+        "ops",
+        {
+            "image.repository": "registry.example/cheiron",
+            "image.tag": "1.2.3",
+            "image.pullPolicy": "Always",
+            "resources.limits.memory": "1Gi",
+        },
+    )
+    operator = container(one(objects, "Deployment", "cheiron"))
+    assert operator["image"] == "registry.example/cheiron:1.2.3"
+    assert operator["imagePullPolicy"] == "Always"
+    assert operator["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+
+
+def test_metrics_are_off_by_default_and_wired_when_on(
+    helm: Path, charted: dict[str, list[Obj]]
+) -> None:
+    assert find(charted["cluster"], "ServiceMonitor") == []
+    assert find(charted["cluster"], "Service", "cheiron-metrics") == []
+    objects = helm_template(
+        "ops", {"metrics.enabled": "true", "metrics.serviceMonitor.enabled": "true"}
+    )
+    assert named_port(one(objects, "Deployment", "cheiron"), "metrics") == 9090
+    service = one(objects, "Service", "cheiron-metrics")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics"}]
+    monitor = one(objects, "ServiceMonitor", "cheiron")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= (
+        service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_values_file_has_every_value_the_templates_read() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    read = {
+        m.group(1)
+        for t in (CHART / "templates").iterdir()
+        for m in re.finditer(r"\.Values\.([A-Za-z0-9_.]+)", t.read_text())
+    }
+    assert {"installMode", "image.tag", "webhook.failurePolicy", "metrics.port"} <= read
+    for path in sorted(read):
+        node = values
+        for key in path.split("."):
+            assert isinstance(node, dict), path
+            assert key in node, f"{path} is read by a template but not in values.yaml"
+            node = node[key]

@@ -1,0 +1,103 @@
+"""The Dockerfile: pinned base and uv, locked install without tests, non-root, real command."""
+
+import json
+import re
+import shlex
+import tomllib
+
+from cheiron.cli import build_parser
+from tests.support.tools import ROOT
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuations joined and comments dropped."""
+    logical, current = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.lstrip().startswith("#") and not current:
+            continue
+        current += line.rstrip().removesuffix("\\") + " "
+        if not line.rstrip().endswith("\\"):
+            if current.strip():
+                logical.append(current.strip())
+            current = ""
+    return [(i.split(None, 1)[0].upper(), i.split(None, 1)[1]) for i in logical]
+
+
+def _args() -> dict[str, str]:
+    return dict(a.split("=", 1) for op, a in _instructions() if op == "ARG" and "=" in a)
+
+
+def _stages() -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for op, rest in _instructions():
+        if op == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((op, rest))
+    return stages
+
+
+def _image(from_args: str) -> str:
+    image = from_args.split(maxsplit=1)[0]
+    return re.sub(r"\$\{(\w+)\}", lambda m: _args()[m.group(1)], image)
+
+
+def test_every_stage_uses_the_same_pinned_python() -> None:
+    images = {_image(stage[0][1]) for stage in _stages()}
+    assert len(_stages()) == 2
+    # The venv copied from the build stage points at that stage's interpreter.
+    assert len(images) == 1
+    (image,) = images
+    name, _, tag = image.partition("@")[0].partition(":")
+    assert name == "python"
+    assert "@sha256:" in image or re.fullmatch(r"3\.11\.\d+-slim(-\w+)?", tag), image
+
+
+def test_uv_is_the_makefiles_and_installs_only_the_lock_without_tests() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    uv_version = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert uv_version
+    runs = [rest for op, rest in _instructions() if op == "RUN"]
+    assert any(f"uv=={uv_version.group(1)}" in r for r in runs)
+    syncs = [shlex.split(r) for r in runs if "uv sync" in r]
+    assert syncs
+    for sync in syncs:
+        # --no-dev alone keeps pyproject's default group (pytest, moto, mypy) in the image.
+        assert {"--frozen", "--no-dev", "--no-default-groups"} <= set(sync), sync
+
+
+def test_runs_as_a_numeric_non_root_user() -> None:
+    final = _stages()[-1]
+    users = [rest for op, rest in final if op == "USER"]
+    assert users, "the final stage sets no USER: it would run as root"
+    uid, _, gid = users[-1].partition(":")
+    # Numeric, so that the kubelet can check runAsNonRoot without an /etc/passwd lookup.
+    assert uid.isdigit()
+    assert int(uid) > 0
+    assert not gid or int(gid) > 0
+
+
+def test_entrypoint_is_the_console_script_and_cmd_is_a_valid_run() -> None:
+    final = dict(_stages()[-1])
+    entrypoint, cmd = json.loads(final["ENTRYPOINT"]), json.loads(final["CMD"])
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert entrypoint == ["cheiron"]
+    assert scripts["cheiron"] == "cheiron.cli:main"
+    args = build_parser().parse_args(cmd)
+    assert args.command == "run"
+    assert args.liveness == "http://0.0.0.0:8080/healthz"
+
+
+def test_build_context_is_only_what_the_image_needs() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in ignored  # everything is left out unless listed with !
+    allowed = {line[1:].rstrip("/") for line in ignored if line.startswith("!")}
+    copied = {
+        src
+        for op, rest in _instructions()
+        if op == "COPY" and not rest.startswith("--from")
+        for src in rest.split()[:-1]
+    }
+    assert copied == allowed

@@ -1,0 +1,124 @@
+"""cheiron/k8s/permissions.py lists every API call the code makes, and nothing more."""
+
+import ast
+import re
+from pathlib import Path
+
+import kopf
+import pytest
+
+from cheiron.k8s.permissions import PERMISSIONS, WEBHOOK_CONFIGURATION_NAME
+from cheiron.operator import WebhookOptions
+
+ROOT = Path(__file__).parents[3]
+KUBE_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+# Official client methods: verb prefix, then the resource in singular snake case.
+CLIENT_CALL = re.compile(
+    r"^(?P<verb>read|list|create|patch|replace|delete)_(?:namespaced_|cluster_)?"
+    r"(?P<resource>.+?)(?:_for_all_namespaces)?$"
+)
+CLIENT_VERBS = {"read": "get", "replace": "update"}
+CLIENT_APIS = {"core", "custom", "admission"}  # how cheiron names its API objects
+RESOURCES = {
+    "secret": {"secrets"},
+    "service_account": {"serviceaccounts"},
+    "pod": {"pods"},
+    "event": {"events"},
+    "mutating_webhook_configuration": {"mutatingwebhookconfigurations"},
+    "custom_object_status": {
+        "imagepullsecretmanagers/status",
+        "clusterimagepullsecretmanagers/status",
+    },
+}
+
+
+def _table() -> set[tuple[str, str]]:
+    return {(p.resource, verb) for p in PERMISSIONS for verb in p.verbs}
+
+
+def test_table_lists_each_grant_once_with_real_verbs() -> None:
+    seen: set[tuple[str, str, str, str | None]] = set()
+    for p in PERMISSIONS:
+        assert p.why, p
+        assert set(p.verbs) <= KUBE_VERBS, p
+        for verb in p.verbs:
+            for name in p.resource_names or (None,):
+                grant = (p.group, p.resource, verb, name)
+                assert grant not in seen, grant
+                seen.add(grant)
+    assert "*" not in {g for grant in seen for g in grant}
+
+
+def test_webhook_configuration_name_is_the_operators() -> None:
+    assert WebhookOptions(port=9443).configuration_name == WEBHOOK_CONFIGURATION_NAME
+
+
+def _client_calls() -> set[tuple[str, str]]:
+    calls: set[tuple[str, str]] = set()
+    for path in (ROOT / "cheiron").rglob("*.py"):
+        if "devcluster" in path.parts:
+            continue  # dev tooling with its own admin identity, not the operator
+        for node in ast.walk(ast.parse(path.read_text())):
+            # Attributes, not only calls: Kube passes some methods to a helper that calls them.
+            if not isinstance(node, ast.Attribute):
+                continue
+            receiver = node.value
+            name = receiver.attr if isinstance(receiver, ast.Attribute) else None
+            name = receiver.id if isinstance(receiver, ast.Name) else name
+            match = CLIENT_CALL.match(node.attr)
+            if name in CLIENT_APIS and match:
+                verb = CLIENT_VERBS.get(match["verb"], match["verb"])
+                calls |= {(r, verb) for r in RESOURCES[match["resource"]]}
+    return calls
+
+
+def test_every_client_call_in_the_code_is_in_the_table() -> None:
+    calls = _client_calls()
+    # The scan must see the calls it is meant to see, or it proves nothing.
+    assert {
+        ("secrets", "create"),
+        ("pods", "patch"),
+        ("mutatingwebhookconfigurations", "update"),
+    } <= calls
+    assert calls - _table() == set()
+
+
+@pytest.fixture(scope="module")
+def kopf_selectors() -> dict[str, set[str]]:
+    """Resources kopf watches for cheiron's handlers, by handler kind."""
+    import cheiron.controllers.accounts  # noqa: PLC0415
+    import cheiron.controllers.indexes  # noqa: PLC0415
+    import cheiron.controllers.watches  # noqa: F401, PLC0415 - registers its handlers
+    from cheiron.controllers import managers  # noqa: PLC0415
+
+    managers.watch_cluster_managers()  # what `cheiron run --all-namespaces` adds
+    registry = kopf.get_default_registry()
+    # kopf has no public listing of registered handlers; its observer reads these too.
+    kinds = {
+        "indexing": registry._indexing,
+        "watching": registry._watching,
+        "spawning": registry._spawning,
+        "changing": registry._changing,
+    }
+    return {
+        kind: {h.selector.any_name for h in reg.get_all_handlers() if h.selector}
+        for kind, reg in kinds.items()
+    }
+
+
+def test_every_kopf_watch_is_in_the_table(kopf_selectors: dict[str, set[str]]) -> None:
+    watched = set().union(*kopf_selectors.values())
+    assert {"namespaces", "pods", "clusterimagepullsecretmanagers"} <= watched
+    needed = {(r, v) for r in watched for v in ("list", "watch")}
+    # Daemons and on.delete handlers: kopf patches finalizers and its annotations.
+    needed |= {(r, "patch") for r in kopf_selectors["spawning"] | kopf_selectors["changing"]}
+    assert needed - _table() == set()
+
+
+def test_table_has_nothing_the_code_does_not_do(kopf_selectors: dict[str, set[str]]) -> None:
+    watched = set().union(*kopf_selectors.values())
+    done = _client_calls() | {(r, v) for r in watched for v in ("list", "watch")}
+    done |= {(r, "patch") for r in kopf_selectors["spawning"] | kopf_selectors["changing"]}
+    # kopf's resource observer (list/watch CRDs) is the one need not visible in cheiron's code.
+    done |= {("customresourcedefinitions", "list"), ("customresourcedefinitions", "watch")}
+    assert _table() - done == set()
