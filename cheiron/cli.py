@@ -1,7 +1,6 @@
 """The `cheiron` command line: parses arguments and hands off to the subcommand's module."""
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from cheiron.devcluster import (
     ControlPlaneError,
     default_bin_dir,
 )
+from cheiron.logs import configure as configure_logs
 
 
 def _cmd_version(_: argparse.Namespace) -> int:
@@ -29,15 +29,7 @@ def _cmd_version(_: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from cheiron.operator import Options, WebhookOptions, run  # noqa: PLC0415 - kopf is heavy
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        # kopf's per-object INFO lines are noise at cluster scale.
-        logging.getLogger("kopf").setLevel(logging.WARNING)
-        # transitions logs every state entry and exit at INFO: thousands of lines a minute.
-        logging.getLogger("transitions").setLevel(logging.WARNING)
+    configure_logs(args.log_format, args.verbose)
     webhook = None
     if args.webhook_port:
         webhook = WebhookOptions(
@@ -57,6 +49,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             namespaces=tuple(args.namespace),
             resync_seconds=args.resync_seconds,
             eatr=args.eatr_namespace_labels,
+            metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
+            leader_election=args.leader_elect,
+            lease_name=args.lease_name,
+            lease_seconds=args.lease_seconds,
             liveness_endpoint=args.liveness,
             operator_namespace=args.operator_namespace,
             webhook=webhook,
@@ -152,6 +149,41 @@ def build_parser() -> argparse.ArgumentParser:
             ' "true"` gets the Secret of a ClusterImagePullSecretManager ECR entry for that '
             "registry"
         ),
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("CHEIRON_LOG_FORMAT", "text"),
+        help="text for people, json for log pipelines (default: %(default)s)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("CHEIRON_METRICS_PORT", "0")),
+        help="serve /metrics, /healthz and /readyz on this port (default 0: off)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default=os.environ.get("CHEIRON_METRICS_HOST", "0.0.0.0"),  # noqa: S104
+        help="address for --metrics-port (default: %(default)s)",
+    )
+    ha = run.add_argument_group("high availability")
+    ha.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=os.environ.get("CHEIRON_LEADER_ELECT", "") == "true",
+        help="run several replicas: the one holding a Lease acts, the others wait",
+    )
+    ha.add_argument(
+        "--lease-name",
+        default=os.environ.get("CHEIRON_LEASE_NAME", "cheiron"),
+        help="the Lease, in --operator-namespace (default: %(default)s)",
+    )
+    ha.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=int(os.environ.get("CHEIRON_LEASE_SECONDS", "15")),
+        help="how long a silent leader keeps the Lease (default: %(default)s)",
     )
     run.add_argument(
         "--liveness",

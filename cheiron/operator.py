@@ -2,16 +2,23 @@
 
 import datetime
 import logging
+import os
+import socket
 import tempfile
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kopf
 
+from cheiron import metrics
 from cheiron.api.meta import FINALIZER, PREFIX
 from cheiron.controllers.runtime import Runtime, configure, runtime
 from cheiron.k8s.client import api_client
+from cheiron.k8s.lease import LeaderElection
 from cheiron.k8s.objects import Kube
 from cheiron.pki import make_serving_pki
 
@@ -48,9 +55,18 @@ class Options:
     liveness_endpoint: str | None = None
     operator_namespace: str = "cheiron-system"
     webhook: WebhookOptions | None = None
+    # /metrics, /healthz and /readyz on this port (0: not served).
+    metrics_port: int = 0
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from other Pods
+    # Several replicas: one holds the Lease `operator_namespace/lease_name` and acts.
+    leader_election: bool = False
+    lease_name: str = "cheiron"
+    lease_seconds: int = 15
 
 
 _options = Options()
+# Set once kopf's startup handlers ran (and, with leader election, while leading).
+_started = threading.Event()
 
 
 @kopf.on.startup()
@@ -64,6 +80,7 @@ def _settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 16
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    _started.set()
     if _options.webhook is not None:
         _serve_webhook(settings, _options.webhook)
 
@@ -148,13 +165,53 @@ def _login(**_: Any) -> kopf.ConnectionInfo:
     )
 
 
+def _identity() -> str:
+    # Unique per process: a restarted Pod keeps its name but must not inherit the Lease.
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
+def _lead(options: Options, api: Any) -> LeaderElection:
+    """Block until this replica holds the Lease; keep renewing it in a thread."""
+    election = LeaderElection(
+        api, options.operator_namespace, options.lease_name, _identity(), options.lease_seconds
+    )
+    retry = max(1.0, options.lease_seconds / 5)
+    log.info(
+        "waiting to lead as %s (Lease %s/%s)", election.identity, election.namespace, election.name
+    )
+    while not election.try_acquire_or_renew():
+        time.sleep(retry)
+    log.info("leading as %s", election.identity)
+    metrics.LEADER.set(1)
+
+    def renew() -> None:
+        while True:
+            time.sleep(options.lease_seconds / 3)
+            try:
+                if election.try_acquire_or_renew():
+                    continue
+            except Exception:
+                log.exception("renewing the leader Lease failed")
+            if election.expired_for_us():
+                # Another replica may act from now on: stop at once rather than write twice.
+                log.error("lost the leader Lease; exiting so that only one replica acts")
+                os._exit(1)
+
+    threading.Thread(target=renew, name="cheiron-lease", daemon=True).start()
+    return election
+
+
 def run(options: Options) -> None:
     """Run until SIGINT/SIGTERM."""
     global _options  # noqa: PLW0603 - one operator per process, set once at start
     _options = options
-    configure(
-        Runtime(Kube(api_client(options.kubeconfig)), options.resync_seconds, eatr=options.eatr)
-    )
+    api = api_client(options.kubeconfig)
+    if options.metrics_port:
+        metrics.serve(options.metrics_host, options.metrics_port, _started.is_set)
+    election = _lead(options, api) if options.leader_election else None
+    if election is None:
+        metrics.LEADER.set(1)
+    configure(Runtime(Kube(api), options.resync_seconds, eatr=options.eatr))
     # Imported for their side effect: registering the handlers.
     import cheiron.controllers.accounts  # noqa: PLC0415
     import cheiron.controllers.indexes  # noqa: PLC0415
@@ -172,9 +229,14 @@ def run(options: Options) -> None:
         if options.webhook.service_accounts:
             import cheiron.webhooks.serviceaccounts  # noqa: F401, PLC0415
 
-    kopf.run(
-        standalone=True,
-        clusterwide=not options.namespaces,
-        namespaces=list(options.namespaces),
-        liveness_endpoint=options.liveness_endpoint,
-    )
+    try:
+        kopf.run(
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            liveness_endpoint=options.liveness_endpoint,
+        )
+    finally:
+        _started.clear()
+        if election is not None:
+            election.release()

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from cheiron import metrics
 from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import Mode
 from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo, account_info
@@ -223,10 +224,12 @@ async def _recover(pod: AccountInfo, offered: dict[str, tuple[str, ...]]) -> boo
 @kopf.on.event("", "v1", "serviceaccounts")
 async def service_account_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     """A ServiceAccount appeared or changed: mark it, then append its secrets."""
-    await _on_account(event, body, False, Indexes(kwargs))
+    with metrics.timed("serviceaccount"):
+        await _on_account(event, body, False, Indexes(kwargs))
 
 
 @kopf.on.event("", "v1", "pods")
 async def pod_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     """A Pod appeared or changed: mark it and record whether it got its secrets."""
-    await _on_account(event, body, True, Indexes(kwargs))
+    with metrics.timed("pod"):
+        await _on_account(event, body, True, Indexes(kwargs))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import kopf
 from pydantic import ValidationError
 
-from cheiron import API_GROUP, API_VERSION
+from cheiron import API_GROUP, API_VERSION, metrics
 from cheiron.api.meta import NEEDS_RECREATION, OWNER_UID_LABEL, RECONCILED, TRUE
 from cheiron.api.models import ConditionStatus, Mode, SecretEntry
 from cheiron.api.observed import (
@@ -166,6 +166,8 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> Secr
         *(call(kube.update_pull_secret, d.namespace, d.name, d.payload, labels) for d in updates),
         *(call(kube.delete_secret, s.namespace, s.name) for s in plan.delete),
     )
+    for d in (*created, *updates):
+        metrics.SECRETS_CREATED.labels(d.namespace, d.name).inc()
     # One Event per kind of change and pass: an ECR renewal across 100 namespaces is one
     # Event, not 100.
     for reason, verb, done in (
@@ -268,6 +270,7 @@ def _resolve_ecr(status: dict[str, Any], idx: Indexes) -> entries.ResolveEcr:
             payload, token.expires_at, renew_at(now, token.expires_at, rt.jitter()), target.identity
         )
         rt.tokens[key] = fresh
+        metrics.SECRET_RENEWALS.inc()
         return EntryOutcome(
             name,
             True,
@@ -404,6 +407,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
     status_written = await _write_status(kind, body, wanted)
     if status_written and not ready and previous_message != message:
         await asyncio.to_thread(kube.event, ref, "Warning", reason, message)
+    _observe(manager, outcomes, after, reconciled, ready, plan.conflicts)
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
     renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
@@ -412,6 +416,31 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
         renew_at=min(renewals) if renewals else None,
         ecr_failed=any(o.reason == ECR_ERROR for o in outcomes),
     )
+
+
+def _observe(  # noqa: PLR0917 - one call site, the pass's own results
+    manager: ManagerInfo,
+    outcomes: Sequence[EntryOutcome],
+    after: Sequence[SecretInfo],
+    reconciled: int,
+    ready: bool,
+    conflicts: Sequence[SecretInfo],
+) -> None:
+    """Metrics of one pass: errors by reason, managed objects, ECR expiries, last sync."""
+    key = manager.key
+    for o in outcomes:
+        if not o.ok:
+            metrics.ERRORS.labels("manager", o.reason).inc()
+        if o.expires_at is not None:
+            metrics.token_expires(key, o.name, o.expires_at)
+    if conflicts:
+        metrics.ERRORS.labels("manager", SECRET_CONFLICT).inc(len(conflicts))
+    owned = sum(1 for s in after if s.owner_uid == manager.uid)
+    metrics.MANAGED_OBJECTS.labels(key, "Secret").set(owned)
+    kind = "ServiceAccount" if manager.mode is Mode.SERVICE_ACCOUNT else "Pod"
+    metrics.MANAGED_OBJECTS.labels(key, kind).set(reconciled)
+    if ready:
+        metrics.LAST_SYNC.labels(key).set_to_current_time()
 
 
 async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) -> None:
@@ -456,9 +485,11 @@ async def _loop(
         while not stopped:
             wake.clear()
             try:
-                result = await reconcile(kind, body, idx)
+                with metrics.timed("manager"):
+                    result = await reconcile(kind, body, idx)
                 delay = _next_delay(key, result)
             except Exception as e:
+                metrics.ERRORS.labels("manager", type(e).__name__).inc()
                 log.exception("reconcile of %s failed; retrying", key)
                 await _report_failure(kind, body, e)
                 delay = 5.0
@@ -492,6 +523,8 @@ async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> None:
     for namespace in sorted(set(idx.accounts.keys()) | set(idx.pods.keys())):
         in_ns = {s.name: s for s in remaining if s.namespace == namespace}
         await sync_namespace(namespace, idx, in_ns)
+    entries_ = [e.get("name", "") for e in (body.get("status") or {}).get("entries", [])]
+    metrics.forget_manager(_key(kind, body), entries_)
 
 
 def _register(kind: ManagerKind) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from cheiron import metrics
 from cheiron.api.models import Mode
 from cheiron.api.observed import account_info
 from cheiron.controllers.indexes import Indexes
@@ -30,13 +31,14 @@ async def decide(
     namespace = body.metadata.namespace
     if not namespace:
         return None  # the apiserver fills it before admission; nothing sensible without
-    idx = Indexes(kwargs)
-    await _await_namespace(idx, namespace)
-    account = account_info(body, pod=pod)
-    names = idx.names(
-        namespace,
-        Mode.POD if pod else Mode.SERVICE_ACCOUNT,
-        account=None if pod else account,
-        include_pending=True,
-    )
-    return admit(account, names, not idx.namespace_usable(namespace))
+    with metrics.timed("webhook"):
+        idx = Indexes(kwargs)
+        await _await_namespace(idx, namespace)
+        account = account_info(body, pod=pod)
+        names = idx.names(
+            namespace,
+            Mode.POD if pod else Mode.SERVICE_ACCOUNT,
+            account=None if pod else account,
+            include_pending=True,
+        )
+        return admit(account, names, not idx.namespace_usable(namespace))

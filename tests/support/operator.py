@@ -18,6 +18,14 @@ class OperatorProcess(Background):
     log_path: Path
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # False: return at once (a standby replica serves no kopf liveness until it leads).
+    wait: bool = True
+    metrics_port: int = field(default_factory=free_port)
+
+    @property
+    def http(self) -> str:
+        """Base URL of the operator's /metrics, /healthz and /readyz."""
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     def start(self) -> None:
         """Start the operator and wait until kopf reports it is alive."""
@@ -32,6 +40,10 @@ class OperatorProcess(Background):
                 str(self.kubeconfig),
                 "--liveness",
                 url,
+                "--metrics-host",
+                "127.0.0.1",
+                "--metrics-port",
+                str(self.metrics_port),
                 *self.args,
             ],
             {**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
@@ -42,4 +54,15 @@ class OperatorProcess(Background):
                 raise AssertionError(f"operator exited with {proc.returncode}:\n{self.logs()}")
             return answers(url)
 
-        eventually(up, timeout=60, what="operator liveness")
+        if self.wait:
+            eventually(up, timeout=60, what="operator liveness")
+
+    def ready(self) -> bool:
+        """Whether /readyz answers 200 (with leader election: this replica leads)."""
+        return answers(f"{self.http}/readyz")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
