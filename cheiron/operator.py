@@ -153,7 +153,12 @@ def run(options: Options) -> None:
     global _options  # noqa: PLW0603 - one operator per process, set once at start
     _options = options
     configure(
-        Runtime(Kube(api_client(options.kubeconfig)), options.resync_seconds, eatr=options.eatr)
+        Runtime(
+            Kube(api_client(options.kubeconfig)),
+            options.resync_seconds,
+            eatr=options.eatr,
+            operator_namespace=options.operator_namespace,
+        )
     )
     # Imported for their side effect: registering the handlers.
     import cheiron.controllers.accounts  # noqa: PLC0415
@@ -162,9 +167,11 @@ def run(options: Options) -> None:
     import cheiron.controllers.watches  # noqa: PLC0415
 
     if not options.namespaces:
+        from cheiron.controllers.backup import watch_backups  # noqa: PLC0415
         from cheiron.controllers.managers import watch_cluster_managers  # noqa: PLC0415
 
         watch_cluster_managers()
+        watch_backups()
 
     if options.webhook is not None:
         import cheiron.webhooks.pods  # noqa: PLC0415

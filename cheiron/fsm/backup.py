@@ -50,4 +50,6 @@ TABLE: tuple[Transition[CopyObservation], ...] = (
 
 def fire(state: str, trigger: str, observed: CopyObservation | None = None) -> str:
     """The state after `trigger` (unchanged when a guard refuses)."""
-    return step(STATES, TABLE, state, trigger, observed or CopyObservation())
+    # A plain string: transitions would take an Enum member for an Enum state of its own.
+    current = ImageState(state).value
+    return step(STATES, TABLE, current, trigger, observed or CopyObservation())

@@ -8,9 +8,20 @@ workload is only ever pointed at a backup whose copy was verified (state BackedU
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from cheiron.api.meta import BACKUP_ORIGINALS
-from cheiron.api.models import BackedUpImage, ClusterImageBackupSpec, ImageState
+from cheiron import API_GROUP, API_VERSION
+from cheiron.api.meta import BACKUP_ORIGINALS, MANAGED_BY, MANAGED_BY_LABEL
+from cheiron.api.models import (
+    BackedUpImage,
+    ClusterImageBackupSpec,
+    ClusterImagePullSecretManagerSpec,
+    ClusterSecretEntry,
+    ClusterTarget,
+    ImageState,
+    Mode,
+    NamespaceRules,
+)
 from cheiron.api.observed import ContainerImage, NamespaceInfo, WorkloadInfo
 from cheiron.images.reference import (
     ImageRef,
@@ -214,3 +225,93 @@ def pod_opted_out(
         and all(pod_labels.get(k) == v for k, v in w.selector.items())
         for w in workloads
     )
+
+
+def rewrite_operations(rewrite: WorkloadRewrite) -> list[dict[str, Any]]:
+    """The JSON patch of a rewrite; each image is tested first, so a concurrent edit wins."""
+    ops: list[dict[str, Any]] = []
+    for change in rewrite.changes:
+        path = f"/spec/template/spec/{change.container.field}/{change.container.index}/image"
+        ops += [
+            {"op": "test", "path": path, "value": change.container.image},
+            {"op": "replace", "path": path, "value": change.image},
+        ]
+    if rewrite.add_pull_secret is not None:
+        ops.append(
+            {
+                "op": "add",
+                "path": "/spec/template/spec/imagePullSecrets/-",
+                "value": {"name": rewrite.add_pull_secret},
+            }
+        )
+    value = json.dumps(rewrite.originals, sort_keys=True)
+    if rewrite.workload.annotations:
+        key = BACKUP_ORIGINALS.replace("~", "~0").replace("/", "~1")
+        ops.append({"op": "add", "path": f"/metadata/annotations/{key}", "value": value})
+    else:
+        ops.append(
+            {"op": "add", "path": "/metadata/annotations", "value": {BACKUP_ORIGINALS: value}}
+        )
+    return ops
+
+
+def pull_secret_name(backup_name: str) -> str:
+    """The pull Secret (and ClusterImagePullSecretManager) of a backup: `backup-<name>`."""
+    return f"backup-{backup_name}"
+
+
+def needs_pull_secret(spec: ClusterImageBackupSpec, workload: WorkloadInfo) -> bool:
+    """The workload runs, or will run, images from the backup registry."""
+    if originals(workload):
+        return True
+    for container in workload.containers:
+        try:
+            if source_of(spec, container.image) is not None:
+                return True
+        except InvalidReference:
+            continue
+    return False
+
+
+def pull_secret_manager(
+    backup_name: str, backup_uid: str, spec: ClusterImageBackupSpec, namespaces: Iterable[str]
+) -> dict[str, Any]:
+    """The ClusterImagePullSecretManager that gives `namespaces` the backup's pull Secret.
+
+    ServiceAccount mode: the existing manager and ServiceAccount controllers do the rest. It
+    is owned by the backup, so Kubernetes deletes it (and cheiron its Secrets) with it.
+    """
+    name = pull_secret_name(backup_name)
+    registry = spec.registry
+    entry = ClusterSecretEntry(
+        name=name,
+        registry=registry.host,
+        credentials_secret_ref=registry.pull_credentials_secret_ref
+        or registry.credentials_secret_ref,
+    )
+    manager = ClusterImagePullSecretManagerSpec(
+        mode=Mode.SERVICE_ACCOUNT,
+        secrets=[entry],
+        target=ClusterTarget(namespaces=NamespaceRules(names=sorted(set(namespaces)))),
+    )
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "ClusterImagePullSecretManager",
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": "ClusterImageBackup",
+                    "name": backup_name,
+                    "uid": backup_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        # Every default written out: the stored spec then equals this one, and an unchanged
+        # backup never rewrites its manager.
+        "spec": manager.model_dump(by_alias=True, exclude_none=True, mode="json"),
+    }

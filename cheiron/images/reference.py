@@ -79,16 +79,20 @@ def parse(reference: str) -> ImageRef:
     match = _REMAINDER.match(remainder)
     if match is None or (host and not _HOST_RE.match(host)):
         raise InvalidReference(f"not a valid image reference: {reference!r}")
-    host = (host or DOCKER_HUB).lower()
+    host = normalise_host(host or DOCKER_HUB)
     path = match["path"]
-    if host in _DOCKER_HUB_ALIASES:
-        host = DOCKER_HUB
-        if "/" not in path:
-            path = f"{_OFFICIAL}/{path}"
+    if host == DOCKER_HUB and "/" not in path:
+        path = f"{_OFFICIAL}/{path}"
     tag, digest = match["tag"], match["digest"]
     if tag is None and digest is None:
         tag = "latest"
     return ImageRef(host, path, tag, digest)
+
+
+def normalise_host(host: str) -> str:
+    """A registry host as references name it after parsing (lower case, Docker Hub unified)."""
+    lowered = host.lower()
+    return DOCKER_HUB if lowered in _DOCKER_HUB_ALIASES else lowered
 
 
 def host_component(host: str) -> str:

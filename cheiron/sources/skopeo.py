@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cheiron.images.reference import digest_tag
+
 log = logging.getLogger(__name__)
 
 COPY_TIMEOUT = 1800.0
@@ -52,7 +54,6 @@ class CopyRequest:
     source: str
     source_repository: str
     repository: str
-    tag: str  # the tag in the backup registry, from the digest (see images.reference)
     source_digest: str | None = None
     registries: tuple[RegistryAccess, ...] = ()
 
@@ -175,7 +176,8 @@ def backup(request: CopyRequest) -> CopyResult:
         if digest is None:
             raise CopyError(f"{request.source} not found in its registry")
         pinned_source = f"{request.source_repository}@{digest}"
-        destination = f"{request.repository}:{request.tag}"
+        # An immutable tag per digest (images.reference.digest_tag explains why).
+        destination = f"{request.repository}:{digest_tag(digest)}"
         present = _digest(work, f"{request.repository}@{digest}")
         if present == digest:
             return CopyResult(digest, present, copied=False)

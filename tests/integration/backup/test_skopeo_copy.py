@@ -21,14 +21,9 @@ def _request(
         source=parsed.name,
         source_repository=parsed.repository,
         repository=backup_repository(parsed, backup_to.host, "bk"),
-        tag="",
         source_digest=parsed.digest,
         registries=registries or (access(source), access(backup_to)),
     )
-
-
-def _tagged(request: CopyRequest, digest: str) -> CopyRequest:
-    return replace(request, tag=digest_tag(digest))
 
 
 def test_multi_arch_index_is_copied_whole_with_its_digests(
@@ -36,7 +31,7 @@ def test_multi_arch_index_is_copied_whole_with_its_digests(
 ) -> None:
     index = oci.write_index(layout, "v1", seed="skopeo-multi")
     oci.push(layout, "team/multi:v1", source_registry)
-    request = _tagged(_request(source_registry, backup_registry, "team/multi:v1"), index.digest)
+    request = _request(source_registry, backup_registry, "team/multi:v1")
 
     result = backup(request)
 
@@ -59,7 +54,7 @@ def test_present_image_is_not_copied_again(
 ) -> None:
     image = oci.write_image(layout, "v1", seed="skopeo-again")
     oci.push(layout, "team/app:v1", source_registry)
-    request = _tagged(_request(source_registry, backup_registry, "team/app:v1"), image.digest)
+    request = _request(source_registry, backup_registry, "team/app:v1")
     assert backup(request).copied
 
     again = backup(request)
@@ -73,18 +68,15 @@ def test_present_image_is_not_copied_again(
 def test_wrong_password_fails_without_revealing_it(
     source_registry: Registry, backup_registry: Registry, layout: Path
 ) -> None:
-    image = oci.write_image(layout, "v1", seed="skopeo-refused")
+    oci.write_image(layout, "v1", seed="skopeo-refused")
     oci.push(layout, "team/app:v1", source_registry)
     wrong = "definitely-wrong-password"
-    request = _tagged(
-        _request(
-            source_registry,
-            backup_registry,
-            "team/app:v1",
-            access(source_registry),
-            access(backup_registry, wrong),
-        ),
-        image.digest,
+    request = _request(
+        source_registry,
+        backup_registry,
+        "team/app:v1",
+        access(source_registry),
+        access(backup_registry, wrong),
     )
 
     with pytest.raises(CopyError) as failed:
@@ -100,7 +92,7 @@ def test_missing_source_and_untrusted_backup(
 ) -> None:
     with pytest.raises(CopyError, match="not found"):
         backup(_request(source_registry, backup_registry, "team/none:v1"))
-    image = oci.write_image(layout, "v1", seed="skopeo-ca")
+    oci.write_image(layout, "v1", seed="skopeo-ca")
     oci.push(layout, "team/app:v1", source_registry)
     untrusted = RegistryAccess(backup_registry.host, *backup_registry.auth or ())
     request = _request(
@@ -111,7 +103,7 @@ def test_missing_source_and_untrusted_backup(
         untrusted,
     )
     with pytest.raises(CopyError, match="certificate"):
-        backup(_tagged(request, image.digest))
+        backup(request)
 
 
 def test_source_credentials_are_used(
@@ -124,7 +116,7 @@ def test_source_credentials_are_used(
     assert read_digest(reference, [access(backup_registry)]) == image.digest
     with pytest.raises(CopyError, match=r"(?i)unauthorized|authentication"):
         read_digest(reference, [access(backup_registry, "nope")])
-    request = _tagged(_request(backup_registry, source_registry, "private/app:v1"), image.digest)
+    request = _request(backup_registry, source_registry, "private/app:v1")
     assert backup(request).backup_digest == image.digest
 
 
