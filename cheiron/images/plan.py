@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.meta import BACKUP_ORIGINALS, MANAGED_BY, MANAGED_BY_LABEL
+from cheiron.api.meta import BACKUP_ORIGINALS, MANAGED_BY, MANAGED_BY_LABEL, is_ignored
 from cheiron.api.models import (
     BackedUpImage,
     ClusterImageBackupSpec,
@@ -21,8 +21,9 @@ from cheiron.api.models import (
     ImageState,
     Mode,
     NamespaceRules,
+    Rewrite,
 )
-from cheiron.api.observed import ContainerImage, NamespaceInfo, WorkloadInfo
+from cheiron.api.observed import BackupInfo, ContainerImage, NamespaceInfo, WorkloadInfo
 from cheiron.images.reference import (
     ImageRef,
     InvalidReference,
@@ -315,3 +316,61 @@ def pull_secret_manager(
         # backup never rewrites its manager.
         "spec": manager.model_dump(by_alias=True, exclude_none=True, mode="json"),
     }
+
+
+@dataclass(frozen=True)
+class PodRewrite:
+    """What admission changes in a Pod being created: images, and a pull Secret to list."""
+
+    changes: tuple[ContainerRewrite, ...]
+    pull_secret: str
+
+    @property
+    def originals(self) -> dict[str, str]:
+        """The replaced images by container key, for the Pod's annotation."""
+        return {container_key(c.container): c.container.image for c in self.changes}
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What admission knows of a Pod being created."""
+
+    namespace: str
+    containers: tuple[ContainerImage, ...]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+def admit_pod(
+    backups: Iterable[BackupInfo],
+    pod: PodFacts,
+    *,
+    namespace: NamespaceInfo | None,
+    workloads: Iterable[WorkloadInfo],
+    secrets_present: Iterable[str],
+    operator_namespace: str,
+) -> PodRewrite | None:
+    """rewrite=Pods: the backups a Pod being created should run instead of its sources.
+
+    Only verified backups, only in namespaces that already hold the backup's pull Secret,
+    never for opted-out Pods, workloads or namespaces. Images without a backup stay as they
+    are: unlike a workload, a Pod is not rolled out again, so a partial rewrite costs nothing.
+    """
+    if is_ignored(pod.annotations) or pod_opted_out(pod.labels, pod.namespace, workloads):
+        return None
+    present = set(secrets_present)
+    for backup in backups:
+        spec, secret = backup.spec, pull_secret_name(backup.name)
+        if (
+            backup.deleting
+            or spec.rewrite is not Rewrite.PODS
+            or pod.namespace not in backup.namespaces
+            or secret not in present
+            or not namespace_selected(spec, namespace, operator_namespace)
+        ):
+            continue
+        records = {r.source: r for r in backup.images}
+        changes, _complete = rewrites_for(spec, pod.containers, records)
+        if changes:
+            return PodRewrite(tuple(changes), secret)
+    return None

@@ -3,10 +3,19 @@
 import json
 
 from cheiron.api.meta import BACKUP_ORIGINALS, IGNORE
-from cheiron.api.models import BackedUpImage, ClusterImageBackupSpec, ImageState
-from cheiron.api.observed import ContainerImage, NamespaceInfo, WorkloadInfo, workload_info
+from cheiron.api.models import BackedUpImage, ClusterImageBackupSpec, ImageState, Rewrite
+from cheiron.api.observed import (
+    BackupInfo,
+    ContainerImage,
+    NamespaceInfo,
+    WorkloadInfo,
+    workload_info,
+)
 from cheiron.images.plan import (
+    PodFacts,
+    PodRewrite,
     WorkloadRewrite,
+    admit_pod,
     merge_records,
     plan_rewrite,
     pod_opted_out,
@@ -179,3 +188,60 @@ def test_pods_of_opted_out_workloads() -> None:
     assert not pod_opted_out({"app": "other"}, "team", [quiet])
     assert not pod_opted_out({"app": "web"}, "elsewhere", [quiet])
     assert not pod_opted_out({"app": "web"}, "team", [_workload("nginx")])
+
+
+def _backup(rewrite: str = "Pods", namespaces: tuple[str, ...] = ("team",)) -> BackupInfo:
+    spec = SPEC.model_copy(update={"rewrite": Rewrite(rewrite)})
+    return BackupInfo(
+        "b",
+        "uid",
+        1,
+        spec,
+        images=tuple(_records(ImageState.BACKED_UP).values()),
+        namespaces=namespaces,
+    )
+
+
+def _admit(
+    backup: BackupInfo,
+    *,
+    annotations: dict[str, str] | None = None,
+    secrets: tuple[str, ...] = ("backup-b",),
+    workloads: tuple[WorkloadInfo, ...] = (),
+) -> PodRewrite | None:
+    pod = PodFacts(
+        "team",
+        (
+            ContainerImage("containers", 0, "a", "nginx:1"),
+            ContainerImage("containers", 1, "b", "redis:7"),
+        ),
+        {"app": "web"},
+        annotations or {},
+    )
+    return admit_pod(
+        [backup],
+        pod,
+        namespace=NAMESPACES["team"],
+        workloads=workloads,
+        secrets_present=secrets,
+        operator_namespace="cheiron-system",
+    )
+
+
+def test_pod_admission_rewrites_verified_images_only() -> None:
+    rewrite = _admit(_backup())
+    assert rewrite is not None
+    assert [(c.container.name, c.image) for c in rewrite.changes] == [
+        ("a", f"bk.io:5000/mirror/docker.io/library/nginx:1@{DIGEST}")
+    ]
+    assert rewrite.pull_secret == "backup-b"
+    assert rewrite.originals == {"containers/0": "nginx:1"}
+
+
+def test_pod_admission_leaves_pods_alone_when_it_must() -> None:
+    assert _admit(_backup("Workloads")) is None
+    assert _admit(_backup(namespaces=())) is None
+    assert _admit(_backup(), secrets=()) is None
+    assert _admit(_backup(), annotations={IGNORE: "true"}) is None
+    quiet = _workload("nginx:1", annotations={IGNORE: "true"})
+    assert _admit(_backup(), workloads=(quiet,)) is None
