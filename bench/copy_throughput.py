@@ -35,6 +35,24 @@ def _copy_all(
     return time.perf_counter() - started
 
 
+def push_batch(
+    layout: Path, source: Registry, count: int, layer_size: int, seed: str = ""
+) -> tuple[list[str], list[oci.Image]]:
+    """Write `count` distinct images and push them to `source` as `bench/imgNNN:v1`."""
+    names = [f"bench/img{i:03d}" for i in range(count)]
+    images = [
+        oci.write_image(layout, n.replace("/", "-"), seed=f"{seed}{n}", layer_size=layer_size)
+        for n in names
+    ]
+
+    def push(name: str) -> str:
+        return oci.push(layout, f"{name}:v1", source, layout_tag=name.replace("/", "-"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(push, names))
+    return names, images
+
+
 def _report(label: str, seconds: float, images: int, copied_bytes: int | None) -> None:
     # Nothing is transferred when every blob is already there, so no MiB/s for that pass.
     rate = f"{copied_bytes / MIB / seconds:7.1f} MiB/s" if copied_bytes is not None else ""
@@ -51,19 +69,8 @@ def main() -> None:
     layer_size = int(args.size_mib * MIB / 2)
 
     with tempfile.TemporaryDirectory(prefix="cheiron-bench-") as tmp, Registry() as source:
-        layout = Path(tmp) / "layout"
-        names = [f"bench/img{i:03d}" for i in range(args.images)]
-        images = [
-            oci.write_image(layout, name.replace("/", "-"), seed=name, layer_size=layer_size)
-            for name in names
-        ]
+        names, images = push_batch(Path(tmp) / "layout", source, args.images, layer_size)
         total = sum(image.size for image in images)
-
-        def push(name: str) -> str:
-            return oci.push(layout, f"{name}:v1", source, layout_tag=name.replace("/", "-"))
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(push, names))
         print(
             f"{args.images} images, {total / MIB:.1f} MiB in all "
             f"({total / MIB / args.images:.2f} MiB each), skopeo copy --all, registry to registry"

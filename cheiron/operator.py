@@ -211,7 +211,14 @@ def run(options: Options) -> None:
     election = _lead(options, api) if options.leader_election else None
     if election is None:
         metrics.LEADER.set(1)
-    configure(Runtime(Kube(api), options.resync_seconds, eatr=options.eatr))
+    configure(
+        Runtime(
+            Kube(api),
+            options.resync_seconds,
+            eatr=options.eatr,
+            operator_namespace=options.operator_namespace,
+        )
+    )
     # Imported for their side effect: registering the handlers.
     import cheiron.controllers.accounts  # noqa: PLC0415
     import cheiron.controllers.indexes  # noqa: PLC0415
@@ -219,9 +226,11 @@ def run(options: Options) -> None:
     import cheiron.controllers.watches  # noqa: PLC0415
 
     if not options.namespaces:
+        from cheiron.controllers.backup import watch_backups  # noqa: PLC0415
         from cheiron.controllers.managers import watch_cluster_managers  # noqa: PLC0415
 
         watch_cluster_managers()
+        watch_backups()
 
     if options.webhook is not None:
         import cheiron.webhooks.pods  # noqa: PLC0415

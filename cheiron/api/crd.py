@@ -15,6 +15,8 @@ from pydantic import BaseModel
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.models import (
+    ClusterImageBackupSpec,
+    ClusterImageBackupStatus,
     ClusterImagePullSecretManagerSpec,
     ImagePullSecretManagerSpec,
     ManagerStatus,
@@ -37,6 +39,7 @@ class Kind:
     spec: type[BaseModel]
     status: type[BaseModel]
     description: str
+    columns: tuple[JsonObject, ...] = ()
 
     @property
     def crd_name(self) -> str:
@@ -49,6 +52,29 @@ class Kind:
         return self.kind.lower()
 
 
+_READY_COLUMN = {
+    "name": "Ready",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+}
+_AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_MANAGER_COLUMNS = (
+    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+    _READY_COLUMN,
+    {"name": "Secrets", "type": "string", "jsonPath": ".status.secrets"},
+    {"name": "Targets", "type": "integer", "jsonPath": ".status.targetNamespaces"},
+    _AGE_COLUMN,
+)
+_BACKUP_COLUMNS = (
+    {"name": "Rewrite", "type": "string", "jsonPath": ".spec.rewrite"},
+    _READY_COLUMN,
+    {"name": "Backed-Up", "type": "integer", "jsonPath": ".status.backedUp"},
+    {"name": "Pending", "type": "integer", "jsonPath": ".status.pending"},
+    {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},
+    _AGE_COLUMN,
+)
+
+
 IMAGE_PULL_SECRET_MANAGER = Kind(
     kind="ImagePullSecretManager",
     plural="imagepullsecretmanagers",
@@ -57,6 +83,7 @@ IMAGE_PULL_SECRET_MANAGER = Kind(
     spec=ImagePullSecretManagerSpec,
     status=ManagerStatus,
     description="Registry credentials delivered to the ServiceAccounts or Pods of its namespace.",
+    columns=_MANAGER_COLUMNS,
 )
 CLUSTER_IMAGE_PULL_SECRET_MANAGER = Kind(
     kind="ClusterImagePullSecretManager",
@@ -66,20 +93,19 @@ CLUSTER_IMAGE_PULL_SECRET_MANAGER = Kind(
     spec=ClusterImagePullSecretManagerSpec,
     status=ManagerStatus,
     description="Registry credentials delivered to the ServiceAccounts or Pods of many namespaces.",
+    columns=_MANAGER_COLUMNS,
 )
-KINDS = (IMAGE_PULL_SECRET_MANAGER, CLUSTER_IMAGE_PULL_SECRET_MANAGER)
-
-_MANAGER_COLUMNS = [
-    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-    },
-    {"name": "Secrets", "type": "string", "jsonPath": ".status.secrets"},
-    {"name": "Targets", "type": "integer", "jsonPath": ".status.targetNamespaces"},
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-]
+CLUSTER_IMAGE_BACKUP = Kind(
+    kind="ClusterImageBackup",
+    plural="clusterimagebackups",
+    short_names=("cib",),
+    namespaced=False,
+    spec=ClusterImageBackupSpec,
+    status=ClusterImageBackupStatus,
+    description="Workload images copied to a backup registry, and workloads pointed at the copies.",
+    columns=_BACKUP_COLUMNS,
+)
+KINDS = (IMAGE_PULL_SECRET_MANAGER, CLUSTER_IMAGE_PULL_SECRET_MANAGER, CLUSTER_IMAGE_BACKUP)
 
 
 def structural(schema: JsonObject) -> JsonObject:
@@ -159,7 +185,7 @@ def crd(kind: Kind) -> JsonObject:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": _MANAGER_COLUMNS,
+                    "additionalPrinterColumns": list(kind.columns),
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",

@@ -20,6 +20,10 @@ NEEDS_RECREATION = f"{PREFIX}/needs-recreation"
 # Opt-out on a Namespace, ServiceAccount or Pod.
 IGNORE = f"{PREFIX}/ignore"
 
+# On a workload cheiron pointed at backups: the images it had before, as JSON
+# {"containers/0": "nginx:1.25", ...}, so that the originals stay known (and backed up).
+BACKUP_ORIGINALS = f"{PREFIX}/backup-originals"
+
 PROTOCOL_ANNOTATIONS = (RECONCILABLE, RECONCILE_WITH, RECONCILED, ADDED, NEEDS_RECREATION)
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -506,3 +506,193 @@ class ManagerStatus(Model):
     pods_needing_recreation: int = Field(
         default=0, ge=0, description="Pods created without the secrets (Pod mode)."
     )
+
+
+# --- ClusterImageBackup ------------------------------------------------------------------
+
+# A registry host as image references spell it: DNS name or IPv4, optional port.
+REGISTRY_HOST = (
+    r"^(localhost|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*)"
+    r"(:[0-9]{1,5})?$"
+)
+# Repository path components, lower case, as in the distribution reference grammar.
+PATH_COMPONENT = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+REPOSITORY_PREFIX = rf"^{PATH_COMPONENT}(/{PATH_COMPONENT})*$"
+_CA_OR_INSECURE_MSG = "caBundle and insecure cannot be combined"
+
+
+class WorkloadKind(StrEnum):
+    """The workload kinds whose pod templates a backup covers."""
+
+    DEPLOYMENT = "Deployment"
+    DAEMON_SET = "DaemonSet"
+    STATEFUL_SET = "StatefulSet"
+
+
+class Rewrite(StrEnum):
+    """Where backed-up images replace the originals."""
+
+    WORKLOADS = "Workloads"
+    PODS = "Pods"
+
+
+class RegistryTls(Model):
+    """How cheiron trusts a registry: the system CAs, plus a CA bundle, or no TLS checks."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!(has(self.caBundle) && has(self.insecure) && self.insecure)",
+                    _CA_OR_INSECURE_MSG,
+                )
+            ]
+        }
+    )
+
+    ca_bundle: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=65536,
+        description="PEM CA certificates trusted for this registry (besides the system's).",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Skip TLS verification, and fall back to plain HTTP (test registries only).",
+    )
+
+    @model_validator(mode="after")
+    def _ca_or_insecure(self) -> "RegistryTls":
+        if self.ca_bundle is not None and self.insecure:
+            raise ValueError(_CA_OR_INSECURE_MSG)
+        return self
+
+
+class BackupRegistry(RegistryTls):
+    """Where backups are pushed, and the credentials that push (and pull) them."""
+
+    host: str = Field(
+        max_length=253,
+        pattern=REGISTRY_HOST,
+        description="Registry host and optional port, e.g. registry.example.com:5000.",
+    )
+    prefix: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=REPOSITORY_PREFIX,
+        description="Repository path prefix for every backup, e.g. backup/prod.",
+    )
+    credentials_secret_ref: ClusterCredentialsRef = Field(
+        description=(
+            "Username and password that push to the registry; also copied (as a pull Secret) "
+            "into the namespaces whose images are rewritten, unless pullCredentialsSecretRef "
+            "names read-only ones."
+        )
+    )
+    pull_credentials_secret_ref: ClusterCredentialsRef | None = Field(
+        default=None,
+        description="Read-only credentials for Pods pulling backups (default: the push ones).",
+    )
+
+
+class SourceRegistry(RegistryTls):
+    """Credentials and TLS settings cheiron uses to read images from one source registry."""
+
+    registry: str = Field(
+        max_length=253,
+        pattern=REGISTRY_HOST,
+        description="Registry host as it appears in image references (docker.io for Docker Hub).",
+    )
+    credentials_secret_ref: ClusterCredentialsRef | None = Field(
+        default=None, description="Username and password that read from the registry."
+    )
+
+
+_UNIQUE_SOURCES = "self.all(a, self.exists_one(b, a.registry == b.registry))"
+_UNIQUE_SOURCES_MSG = "each source registry may be listed once"
+
+
+class ClusterImageBackupSpec(Model):
+    """Spec of a ClusterImageBackup: back up workload images, then point workloads at them."""
+
+    registry: BackupRegistry = Field(description="The backup registry.")
+    workload_kinds: list[WorkloadKind] = Field(
+        default_factory=lambda: list(WorkloadKind),
+        description="Workload kinds whose pod templates are backed up.",
+    )
+    exclude_namespaces: list[NamespaceName] = Field(
+        default_factory=list,
+        max_length=1024,
+        description=(
+            "Namespaces never backed up or rewritten. kube-system and the operator's own "
+            "namespace always are."
+        ),
+    )
+    rewrite: Rewrite = Field(
+        default=Rewrite.WORKLOADS,
+        description=(
+            "Workloads: patch the workloads' pod templates. Pods: rewrite images when Pods are "
+            "created (cheiron's admission webhook), leaving workload specs to GitOps tools."
+        ),
+    )
+    keep_tag: bool = Field(
+        default=True,
+        description="Rewrite to `name:tag@sha256:...` (True) or `name@sha256:...` (False).",
+    )
+    source_registries: list[SourceRegistry] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Credentials and TLS settings for source registries that need them.",
+        json_schema_extra={"x-kubernetes-validations": [cel(_UNIQUE_SOURCES, _UNIQUE_SOURCES_MSG)]},
+    )
+    copy_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Images copied at once (each one skopeo process)."
+    )
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> "ClusterImageBackupSpec":
+        hosts = [s.registry for s in self.source_registries]
+        if len(hosts) != len(set(hosts)):
+            raise ValueError(_UNIQUE_SOURCES_MSG)
+        return self
+
+
+class ImageState(StrEnum):
+    """Where one image stands (the image machine's states, cheiron.fsm.backup)."""
+
+    PENDING = "Pending"
+    COPYING = "Copying"
+    BACKED_UP = "BackedUp"
+    FAILED = "Failed"
+
+
+class BackedUpImage(Model):
+    """One source image and its backup."""
+
+    source: str = Field(description="The normalised source reference (no digest if none).")
+    state: ImageState
+    digest: str | None = Field(default=None, description="The source's manifest digest.")
+    backup: str | None = Field(
+        default=None, description="The pinned backup reference workloads are pointed at."
+    )
+    attempts: int = Field(default=0, ge=0, description="Failed attempts in a row.")
+    last_error: str | None = Field(default=None, max_length=2048)
+    next_attempt: datetime | None = Field(default=None, description="When a failed copy retries.")
+
+
+class ClusterImageBackupStatus(Model):
+    """Status of a ClusterImageBackup."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    images: list[BackedUpImage] = Field(default_factory=list)
+    backed_up: int = Field(default=0, ge=0, description="Images backed up and verified.")
+    pending: int = Field(default=0, ge=0, description="Images waiting for or in a copy.")
+    failed: int = Field(default=0, ge=0, description="Images whose last copy failed.")
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces that get the backup registry's pull Secret."
+    )
+    rewritten: int = Field(default=0, ge=0, description="Workloads pointed at their backups.")

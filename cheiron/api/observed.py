@@ -9,6 +9,8 @@ from typing import Any
 
 from cheiron.api.meta import OWNER_UID_LABEL, PREFIX, is_ignored
 from cheiron.api.models import (
+    BackedUpImage,
+    ClusterImageBackupSpec,
     ClusterImagePullSecretManagerSpec,
     ImagePullSecretManagerSpec,
     Mode,
@@ -216,4 +218,91 @@ def manager_info(kind: ManagerKind, body: Mapping[str, Any], *, eatr: bool = Fal
         spec=spec_model.model_validate(body.get("spec") or {}),
         deleting=bool(meta.get("deletionTimestamp")),
         eatr=eatr and kind is ManagerKind.CLUSTER,
+    )
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """One container of a pod template or Pod: where it sits and which image it runs."""
+
+    field: str  # "containers" or "initContainers"
+    index: int
+    name: str
+    image: str
+
+
+@dataclass(frozen=True)
+class WorkloadInfo:
+    """A Deployment, DaemonSet or StatefulSet as the backup controller sees it."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    containers: tuple[ContainerImage, ...] = ()
+    # The pod template's own imagePullSecrets and ServiceAccount.
+    pull_secrets: tuple[str, ...] = ()
+    service_account: str = "default"
+    # spec.selector.matchLabels: which Pods are this workload's (for Pod-mode opt-out).
+    selector: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ignored(self) -> bool:
+        """Opted out with the ignore annotation."""
+        return is_ignored(self.annotations)
+
+
+def pod_spec_images(pod_spec: Mapping[str, Any]) -> tuple[ContainerImage, ...]:
+    """The images of `initContainers` and `containers` of a pod spec, in order."""
+    return tuple(
+        ContainerImage(key, i, c.get("name", ""), c.get("image") or "")
+        for key in ("initContainers", "containers")
+        for i, c in enumerate(pod_spec.get(key) or [])
+    )
+
+
+def workload_info(kind: str, body: Mapping[str, Any]) -> WorkloadInfo:
+    """A workload's identity, opt-out and pod template images."""
+    meta = _meta(body)
+    spec = body.get("spec") or {}
+    template = (spec.get("template") or {}).get("spec") or {}
+    return WorkloadInfo(
+        kind=kind,
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        annotations=dict(meta.get("annotations") or {}),
+        containers=pod_spec_images(template),
+        pull_secrets=tuple(r.get("name", "") for r in template.get("imagePullSecrets") or [] if r),
+        service_account=template.get("serviceAccountName") or "default",
+        selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A ClusterImageBackup as observed: validated spec and the images its status records."""
+
+    name: str
+    uid: str
+    generation: int
+    spec: ClusterImageBackupSpec
+    images: tuple[BackedUpImage, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    deleting: bool = False
+
+
+def backup_info(body: Mapping[str, Any]) -> BackupInfo:
+    """A ClusterImageBackup with spec and recorded images validated (pydantic.ValidationError)."""
+    meta = _meta(body)
+    status = body.get("status") or {}
+    return BackupInfo(
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        spec=ClusterImageBackupSpec.model_validate(body.get("spec") or {}),
+        images=tuple(BackedUpImage.model_validate(i) for i in status.get("images") or []),
+        namespaces=tuple(status.get("namespaces") or ()),
+        deleting=bool(meta.get("deletionTimestamp")),
     )

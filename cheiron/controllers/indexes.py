@@ -16,10 +16,12 @@ from cheiron.api.meta import OWNER_UID_LABEL
 from cheiron.api.models import Mode
 from cheiron.api.observed import (
     AccountInfo,
+    BackupInfo,
     ManagerInfo,
     ManagerKind,
     NamespaceInfo,
     SecretInfo,
+    WorkloadInfo,
     account_info,
     manager_info,
     namespace_info,
@@ -34,6 +36,8 @@ NamespaceIndex = kopf.Index[str, NamespaceInfo]
 SecretIndex = kopf.Index[str, SecretInfo]
 AccountIndex = kopf.Index[str, AccountInfo]
 ManagerIndex = kopf.Index[None, ManagerInfo]
+WorkloadIndex = kopf.Index[str, WorkloadInfo]
+BackupIndex = kopf.Index[None, BackupInfo]
 
 PLURALS = {
     ManagerKind.NAMESPACED: "imagepullsecretmanagers",
@@ -103,6 +107,9 @@ class Indexes:
         self.ipsm: ManagerIndex = kwargs["ipsm_idx"]
         # Absent in a namespaced operator, which never watches cluster managers.
         self.cipsm: ManagerIndex | None = kwargs.get("cipsm_idx")
+        # Image backup, a cluster-wide operator only (controllers.backup.watch_backups).
+        self.workloads: WorkloadIndex | None = kwargs.get("workloads_idx")
+        self.backups: BackupIndex | None = kwargs.get("cib_idx")
 
     def managers(self) -> list[ManagerInfo]:
         """Every valid manager of both kinds."""

@@ -27,7 +27,7 @@ from cheiron.api.observed import (
 )
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.indexes import PLURALS, Indexes, cipsm_idx, in_namespace
-from cheiron.controllers.runtime import runtime
+from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
 from cheiron.fsm.manager import (
@@ -70,9 +70,10 @@ def _ref(kind: ManagerKind, body: kopf.Body) -> ObjectRef:
 # --- status --------------------------------------------------------------------------
 
 
-def _condition(
+def condition(
     status: dict[str, Any], ready: bool, reason: str, message: str, generation: int
 ) -> dict[str, Any]:
+    """The Ready condition, keeping its transition time while its status stays the same."""
     value = ConditionStatus.TRUE if ready else ConditionStatus.FALSE
     previous = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
     since = (
@@ -104,15 +105,20 @@ def _summary(outcomes: Sequence[EntryOutcome], conflicts: Sequence[SecretInfo]) 
     return "Reconciled", f"{len(outcomes)} entries ready"
 
 
-async def _write_status(kind: ManagerKind, body: kopf.Body, wanted: dict[str, Any]) -> bool:
+async def write_status(plural: str, body: kopf.Body, wanted: dict[str, Any]) -> bool:
+    """Patch the status fields in `wanted` unless they already hold those values."""
     current = dict(body.get("status") or {})
     if all(current.get(k) == v for k, v in wanted.items()):
         return False
     meta = body.metadata
     await asyncio.to_thread(
-        runtime().kube.patch_manager_status, PLURALS[kind], meta.namespace, meta.name, wanted
+        runtime().kube.patch_manager_status, plural, meta.namespace, meta.name, wanted
     )
     return True
+
+
+async def _write_status(kind: ManagerKind, body: kopf.Body, wanted: dict[str, Any]) -> bool:
+    return await write_status(PLURALS[kind], body, wanted)
 
 
 # --- the reconcile -------------------------------------------------------------------
@@ -301,7 +307,7 @@ async def _invalid(
     wanted = {
         "phase": machine.state,
         "observedGeneration": generation,
-        "conditions": [_condition(status, False, INVALID_SPEC, message, generation)],
+        "conditions": [condition(status, False, INVALID_SPEC, message, generation)],
     }
     if await _write_status(kind, body, wanted):
         await asyncio.to_thread(
@@ -373,7 +379,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
     wanted = {
         "phase": machine.state,
         "observedGeneration": generation,
-        "conditions": [_condition(status, ready, reason, message, generation)],
+        "conditions": [condition(status, ready, reason, message, generation)],
         "secrets": sorted({o.name for o in written if o.ok}),
         "entries": [
             {
@@ -451,7 +457,7 @@ async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) 
     message = f"reconcile failed ({type(error).__name__}: {detail}); retrying"
     wanted = {
         "phase": "Degraded",
-        "conditions": [_condition(status, False, RECONCILE_ERROR, message, generation)],
+        "conditions": [condition(status, False, RECONCILE_ERROR, message, generation)],
     }
     try:
         if await _write_status(kind, body, wanted):
@@ -478,32 +484,20 @@ def _next_delay(key: str, result: Pass) -> float:
 async def _loop(
     kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes
 ) -> None:
-    rt = runtime()
     key = _key(kind, body)
-    wake = rt.wakeups.setdefault(key, asyncio.Event())
-    try:
-        while not stopped:
-            wake.clear()
-            try:
-                with metrics.timed("manager"):
-                    result = await reconcile(kind, body, idx)
-                delay = _next_delay(key, result)
-            except Exception as e:
-                metrics.ERRORS.labels("manager", type(e).__name__).inc()
-                log.exception("reconcile of %s failed; retrying", key)
-                await _report_failure(kind, body, e)
-                delay = 5.0
-            waiter = asyncio.ensure_future(wake.wait())
-            stopper = asyncio.ensure_future(stopped.wait())
-            try:
-                await asyncio.wait(
-                    {waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                waiter.cancel()
-                stopper.cancel()
-    finally:
-        rt.wakeups.pop(key, None)
+
+    async def once() -> float:
+        try:
+            with metrics.timed("manager"):
+                result = await reconcile(kind, body, idx)
+            return _next_delay(key, result)
+        except Exception as e:
+            metrics.ERRORS.labels("manager", type(e).__name__).inc()
+            log.exception("reconcile of %s failed; retrying", key)
+            await _report_failure(kind, body, e)
+            return 5.0
+
+    await wake_loop(key, stopped, once)
 
 
 async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> None:

@@ -3,8 +3,10 @@
 import asyncio
 import datetime
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+import kopf
 
 from cheiron.api.sources import EcrRequest
 from cheiron.fsm.renewal import Cached
@@ -29,6 +31,8 @@ class Runtime:
     resync_seconds: float = 600.0
     # eatr compatibility: namespaces labelled `<ECR registry>: "true"` opt in to that entry.
     eatr: bool = False
+    # Never served by the webhook nor backed up: cheiron's own namespace.
+    operator_namespace: str = "cheiron-system"
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     # ECR tokens by (manager UID, entry Secret name); rebuilt from status after a restart.
     tokens: dict[tuple[str, str], Cached] = field(default_factory=dict)
@@ -60,3 +64,26 @@ def runtime() -> Runtime:
     if _runtime is None:
         raise RuntimeError("cheiron's runtime is not configured; start it with `cheiron run`")
     return _runtime
+
+
+async def wake_loop(
+    key: str, stopped: kopf.DaemonStopped, once: Callable[[], Awaitable[float]]
+) -> None:
+    """Run `once` until stopped: again after the delay it returns, or at once when woken."""
+    rt = runtime()
+    wake = rt.wakeups.setdefault(key, asyncio.Event())
+    try:
+        while not stopped:
+            wake.clear()
+            delay = await once()
+            waiter = asyncio.ensure_future(wake.wait())
+            stopper = asyncio.ensure_future(stopped.wait())
+            try:
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                waiter.cancel()
+                stopper.cancel()
+    finally:
+        rt.wakeups.pop(key, None)

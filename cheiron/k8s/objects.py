@@ -45,6 +45,7 @@ class Kube:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.apps = client.AppsV1Api(api)
         self.component = component
 
     # --- Secrets -------------------------------------------------------------------
@@ -176,6 +177,53 @@ class Kube:
         except ApiException as e:
             if e.status != NOT_FOUND:
                 raise
+
+    # --- workloads (image backup) ---------------------------------------------------
+
+    def patch_workload(
+        self, kind: str, namespace: str, name: str, operations: list[dict[str, Any]]
+    ) -> bool:
+        """Apply a JSON patch to a Deployment, DaemonSet or StatefulSet.
+
+        False when a `test` operation failed (the workload changed meanwhile: 422) or it is
+        gone; the caller plans again from what the watch shows next.
+        """
+        patch = {
+            "Deployment": self.apps.patch_namespaced_deployment,
+            "DaemonSet": self.apps.patch_namespaced_daemon_set,
+            "StatefulSet": self.apps.patch_namespaced_stateful_set,
+        }[kind]
+        try:
+            # A list body is sent as application/json-patch+json.
+            patch(name, namespace, operations)
+        except ApiException as e:
+            if e.status in (CONFLICT, NOT_FOUND, UNPROCESSABLE):
+                return False
+            raise
+        return True
+
+    def apply_cluster_manager(self, body: dict[str, Any], owner_uid: str) -> bool:
+        """Create a ClusterImagePullSecretManager, or set the spec of the one `owner_uid` owns.
+
+        False when the name is taken by a manager somebody else made: it is never adopted.
+        """
+        plural, name = "clusterimagepullsecretmanagers", body["metadata"]["name"]
+        try:
+            self.custom.create_cluster_custom_object(API_GROUP, API_VERSION, plural, body)
+        except ApiException as e:
+            if e.status != CONFLICT:
+                raise
+        else:
+            return True
+        current = self.custom.get_cluster_custom_object(API_GROUP, API_VERSION, plural, name)
+        owners = (current.get("metadata") or {}).get("ownerReferences") or []
+        if not any(o.get("uid") == owner_uid for o in owners):
+            return False
+        if current.get("spec") != body["spec"]:
+            self.custom.patch_cluster_custom_object(
+                API_GROUP, API_VERSION, plural, name, {"spec": body["spec"]}
+            )
+        return True
 
     # --- Events --------------------------------------------------------------------
 

@@ -135,6 +135,50 @@ PERMISSIONS: tuple[Permission, ...] = (
         "status of a manager (Kube.patch_manager_status)",
     ),
     Permission(
+        API_GROUP,
+        "clusterimagepullsecretmanagers",
+        ("get", "create"),
+        Scope.CLUSTER_INSTALL,
+        "a ClusterImageBackup's pull-Secret manager: created, or read to check it is the "
+        "backup's own before its spec is set (Kube.apply_cluster_manager)",
+    ),
+    Permission(
+        API_GROUP,
+        "clusterimagebackups",
+        ("list", "watch", "patch"),
+        Scope.CLUSTER_INSTALL,
+        "kopf index, event handler and daemon (controllers.backup); kopf patches its annotations",
+    ),
+    Permission(
+        API_GROUP,
+        "clusterimagebackups/status",
+        ("patch",),
+        Scope.CLUSTER_INSTALL,
+        "status of a backup (Kube.patch_manager_status)",
+    ),
+    Permission(
+        "apps",
+        "deployments",
+        ("list", "watch", "patch"),
+        Scope.CLUSTER_INSTALL,
+        "image backup: kopf index and event handler of workloads; pointing a pod template at "
+        "verified backups (Kube.patch_workload)",
+    ),
+    Permission(
+        "apps",
+        "daemonsets",
+        ("list", "watch", "patch"),
+        Scope.CLUSTER_INSTALL,
+        "image backup, as for Deployments",
+    ),
+    Permission(
+        "apps",
+        "statefulsets",
+        ("list", "watch", "patch"),
+        Scope.CLUSTER_INSTALL,
+        "image backup, as for Deployments",
+    ),
+    Permission(
         "admissionregistration.k8s.io",
         "mutatingwebhookconfigurations",
         ("create",),

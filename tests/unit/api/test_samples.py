@@ -5,12 +5,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
+from cheiron.api.models import (
+    ClusterImageBackupSpec,
+    ClusterImagePullSecretManagerSpec,
+    ImagePullSecretManagerSpec,
+)
 
 SAMPLES = sorted((Path(__file__).parents[3] / "samples").glob("*.yaml"))
 SPECS = {
     "ImagePullSecretManager": ImagePullSecretManagerSpec,
     "ClusterImagePullSecretManager": ClusterImagePullSecretManagerSpec,
+    "ClusterImageBackup": ClusterImageBackupSpec,
 }
 
 

@@ -14,11 +14,11 @@ ROOT = Path(__file__).parents[3]
 KUBE_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 # Official client methods: verb prefix, then the resource in singular snake case.
 CLIENT_CALL = re.compile(
-    r"^(?P<verb>read|list|create|patch|replace|delete)_(?:namespaced_|cluster_)?"
+    r"^(?P<verb>read|get|list|create|patch|replace|delete)_(?:namespaced_|cluster_)?"
     r"(?P<resource>.+?)(?:_for_all_namespaces)?$"
 )
 CLIENT_VERBS = {"read": "get", "replace": "update"}
-CLIENT_APIS = {"core", "custom", "admission"}  # how cheiron names its API objects
+CLIENT_APIS = {"core", "custom", "admission", "apps"}  # how cheiron names its API objects
 RESOURCES = {
     "secret": {"secrets"},
     "service_account": {"serviceaccounts"},
@@ -28,7 +28,13 @@ RESOURCES = {
     "custom_object_status": {
         "imagepullsecretmanagers/status",
         "clusterimagepullsecretmanagers/status",
+        "clusterimagebackups/status",
     },
+    # The only custom objects cheiron writes itself: a backup's pull-Secret manager.
+    "custom_object": {"clusterimagepullsecretmanagers"},
+    "deployment": {"deployments"},
+    "daemon_set": {"daemonsets"},
+    "stateful_set": {"statefulsets"},
 }
 
 
@@ -89,9 +95,10 @@ def kopf_selectors() -> dict[str, set[str]]:
     import cheiron.controllers.accounts  # noqa: PLC0415
     import cheiron.controllers.indexes  # noqa: PLC0415
     import cheiron.controllers.watches  # noqa: F401, PLC0415 - registers its handlers
-    from cheiron.controllers import managers  # noqa: PLC0415
+    from cheiron.controllers import backup, managers  # noqa: PLC0415
 
     managers.watch_cluster_managers()  # what `cheiron run --all-namespaces` adds
+    backup.watch_backups()
     registry = kopf.get_default_registry()
     # kopf has no public listing of registered handlers; its observer reads these too.
     kinds = {

@@ -1,0 +1,513 @@
+"""ClusterImageBackup handlers: copy workload images into a backup registry, then rewrite.
+
+One reconcile loop (kopf daemon) per backup plans from the indexes (cheiron.images.plan),
+folds finished copies into the image machine (cheiron.fsm.backup), starts due copies as
+background tasks (bounded by the spec's copyConcurrency, so a slow registry never holds up
+a pass), keeps the pull-Secret manager of the rewritten namespaces, points workloads at
+verified backups (rewrite=Workloads) and writes status only when it changed. A finished
+copy wakes the loop; a failed one is retried with backoff.
+"""
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from cheiron import API_GROUP, API_VERSION
+from cheiron.api.meta import BACKUP_ORIGINALS
+from cheiron.api.models import (
+    BackedUpImage,
+    ClusterCredentialsRef,
+    ClusterImageBackupSpec,
+    ImageState,
+    RegistryTls,
+    Rewrite,
+)
+from cheiron.api.observed import BackupInfo, WorkloadInfo, backup_info, workload_info
+from cheiron.controllers.indexes import Indexes, in_namespace
+from cheiron.controllers.managers import condition, write_status
+from cheiron.controllers.runtime import runtime, wake_loop
+from cheiron.fsm import backup as image_fsm
+from cheiron.fsm.renewal import backoff
+from cheiron.images.plan import (
+    Wanted,
+    backup_reference,
+    merge_records,
+    needs_pull_secret,
+    plan_rewrite,
+    pull_secret_manager,
+    pull_secret_name,
+    rewrite_operations,
+    source_of,
+    wanted_images,
+    workload_selected,
+)
+from cheiron.images.reference import InvalidReference, normalise_host
+from cheiron.k8s.objects import ObjectRef
+from cheiron.sources import skopeo
+
+log = logging.getLogger(__name__)
+
+PLURAL = "clusterimagebackups"
+WORKLOAD_PLURALS = {
+    "deployments": "Deployment",
+    "daemonsets": "DaemonSet",
+    "statefulsets": "StatefulSet",
+}
+INVALID_SPEC = "InvalidSpec"
+
+
+# --- in-process state ----------------------------------------------------------------
+
+
+@dataclass
+class _Copies:
+    """One backup's copies in this process: running, finished since the last pass."""
+
+    limit: asyncio.Semaphore
+    running: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
+    finished: dict[str, skopeo.CopyResult | str] = field(default_factory=dict)
+    # The records as last written: status read through the watch may lag behind them.
+    records: dict[str, BackedUpImage] | None = None
+
+
+_copies: dict[str, _Copies] = {}
+
+
+def _key(name: str) -> str:
+    return f"ClusterImageBackup/{name}"
+
+
+# --- credentials ---------------------------------------------------------------------
+
+
+class _CredentialsError(Exception):
+    """A referenced credentials Secret or key is missing (the message names which)."""
+
+
+def _credentials(ref: ClusterCredentialsRef) -> tuple[str, str]:
+    secret = runtime().kube.read_secret(ref.namespace, ref.name)
+    where = f"Secret {ref.namespace}/{ref.name}"
+    if secret is None:
+        raise _CredentialsError(f"{where} not found")
+    values = []
+    for key in (ref.username_key, ref.password_key):
+        if key not in secret.data:
+            raise _CredentialsError(f"{where} has no key {key}")
+        values.append(secret.data[key].decode())
+    return values[0], values[1]
+
+
+def _access(
+    host: str, tls: RegistryTls, ref: ClusterCredentialsRef | None
+) -> skopeo.RegistryAccess:
+    user, password = _credentials(ref) if ref is not None else (None, None)
+    return skopeo.RegistryAccess(host, user, password, tls.ca_bundle, tls.insecure)
+
+
+def _registries(spec: ClusterImageBackupSpec) -> tuple[skopeo.RegistryAccess, ...]:
+    """Every registry's access, the backup registry's last (it wins if also listed a source)."""
+    sources = [
+        _access(normalise_host(s.registry), s, s.credentials_secret_ref)
+        for s in spec.source_registries
+    ]
+    registry = spec.registry
+    return (
+        *sources,
+        _access(normalise_host(registry.host), registry, registry.credentials_secret_ref),
+    )
+
+
+# --- copies --------------------------------------------------------------------------
+
+
+async def _copy(
+    key: str, copies: _Copies, source: str, request: skopeo.CopyRequest | Exception
+) -> None:
+    try:
+        if isinstance(request, Exception):
+            raise request
+        async with copies.limit:
+            copies.finished[source] = await asyncio.to_thread(skopeo.backup, request)
+    except (skopeo.CopyError, _CredentialsError) as e:
+        copies.finished[source] = str(e)
+    except Exception as e:
+        log.exception("backup of %s failed", source)
+        copies.finished[source] = f"{type(e).__name__} while copying"
+    finally:
+        copies.running.pop(source, None)
+        runtime().wake(key)
+
+
+def _request(
+    want: Wanted, digest: str | None, registries: tuple[skopeo.RegistryAccess, ...]
+) -> skopeo.CopyRequest:
+    return skopeo.CopyRequest(
+        source=want.source.name,
+        source_repository=want.source.repository,
+        repository=want.repository,
+        source_digest=digest,
+        registries=registries,
+    )
+
+
+def _same_source(spec: ClusterImageBackupSpec, image: str, source: str) -> bool:
+    try:
+        ref = source_of(spec, image)
+    except InvalidReference:
+        return False
+    return ref is not None and ref.name == source
+
+
+def _fold(
+    spec: ClusterImageBackupSpec,
+    record: BackedUpImage,
+    want: Wanted,
+    outcome: skopeo.CopyResult | str,
+    now: datetime.datetime,
+) -> BackedUpImage:
+    """A finished copy through the machine: BackedUp when verified, else Failed with why."""
+    if isinstance(outcome, skopeo.CopyResult):
+        observed = image_fsm.CopyObservation(
+            source_digest=outcome.source_digest, backup_digest=outcome.backup_digest
+        )
+        state = image_fsm.fire(record.state, "done", observed)
+        if state == image_fsm.BACKED_UP:
+            return BackedUpImage(
+                source=record.source,
+                state=ImageState.BACKED_UP,
+                digest=outcome.source_digest,
+                backup=backup_reference(spec, want, outcome.source_digest),
+            )
+        error = (
+            f"digest read back from the backup ({outcome.backup_digest or 'none'}) differs "
+            f"from the source's ({outcome.source_digest})"
+        )
+    else:
+        state, error = image_fsm.fire(record.state, "error"), outcome
+    attempts = record.attempts + 1
+    return record.model_copy(
+        update={
+            "state": ImageState(state),
+            "attempts": attempts,
+            "last_error": error[:2048],
+            "next_attempt": now + datetime.timedelta(seconds=backoff(attempts)),
+        }
+    )
+
+
+def _due(records: dict[str, BackedUpImage], copies: _Copies, now: datetime.datetime) -> list[str]:
+    """Images whose copy should start now (the machine allows `copy`)."""
+    return [
+        source
+        for source, record in records.items()
+        if source not in copies.running
+        and record.state in (ImageState.PENDING, ImageState.FAILED)
+        and image_fsm.fire(
+            record.state,
+            "copy",
+            image_fsm.CopyObservation(now=now, next_attempt=record.next_attempt),
+        )
+        == image_fsm.COPYING
+    ]
+
+
+def _registries_or_error(
+    spec: ClusterImageBackupSpec,
+) -> tuple[skopeo.RegistryAccess, ...] | _CredentialsError:
+    try:
+        return _registries(spec)
+    except _CredentialsError as e:
+        return e
+
+
+async def _schedule(
+    info: BackupInfo,
+    records: dict[str, BackedUpImage],
+    wanted: dict[str, Wanted],
+    copies: _Copies,
+    now: datetime.datetime,
+) -> None:
+    """Start the copies that are due; each runs on its own, bounded by the semaphore."""
+    due = _due(records, copies, now)
+    if not due:
+        return
+    registries = await asyncio.to_thread(_registries_or_error, info.spec)
+    for source in due:
+        record, want = records[source], wanted[source]
+        request: skopeo.CopyRequest | Exception = (
+            registries
+            if isinstance(registries, Exception)
+            else _request(want, record.digest or want.source.digest, registries)
+        )
+        records[source] = record.model_copy(
+            update={"state": ImageState(image_fsm.fire(record.state, "copy"))}
+        )
+        copies.running[source] = asyncio.get_running_loop().create_task(
+            _copy(_key(info.name), copies, source, request)
+        )
+
+
+# --- rewriting -----------------------------------------------------------------------
+
+
+def _workload_ref(w: WorkloadInfo) -> ObjectRef:
+    return ObjectRef(w.kind, "apps/v1", w.name, w.namespace, w.uid)
+
+
+async def _event(w: WorkloadInfo, reason: str, message: str) -> None:
+    await asyncio.to_thread(runtime().kube.event, _workload_ref(w), "Normal", reason, message)
+
+
+async def _rewrite(
+    info: BackupInfo,
+    workloads: Iterable[WorkloadInfo],
+    records: dict[str, BackedUpImage],
+    idx: Indexes,
+) -> int:
+    """Point workloads whose images are all backed up at their backups; the writes made."""
+    secret = pull_secret_name(info.name)
+    writes = 0
+    for w in workloads:
+        account = next(
+            (a for a in in_namespace(idx.accounts, w.namespace) if a.name == w.service_account),
+            None,
+        )
+        rewrite = plan_rewrite(
+            info.spec,
+            w,
+            records,
+            secret_name=secret,
+            secret_present=secret in idx.secrets_in(w.namespace),
+            account_lists_secret=account is not None and secret in account.pull_secrets,
+        )
+        if rewrite is None:
+            continue
+        patched = await asyncio.to_thread(
+            runtime().kube.patch_workload,
+            w.kind,
+            w.namespace,
+            w.name,
+            rewrite_operations(rewrite),
+        )
+        writes += 1
+        if patched:
+            images = ", ".join(f"{c.container.name}: {c.image}" for c in rewrite.changes)
+            await _event(w, "ImageRewritten", f"pointed at backups ({images})")
+    return writes
+
+
+# --- the reconcile -------------------------------------------------------------------
+
+
+def all_workloads(idx: Indexes) -> list[WorkloadInfo]:
+    """Every indexed Deployment, DaemonSet and StatefulSet."""
+    return [w for store in (idx.workloads or {}).values() for w in store]
+
+
+def _status_images(records: dict[str, BackedUpImage], invalid: dict[str, str]) -> list[Any]:
+    failed = [
+        BackedUpImage(source=image, state=ImageState.FAILED, last_error=error)
+        for image, error in sorted(invalid.items())
+    ]
+    return [r.wire() for r in [*records.values(), *failed]]
+
+
+async def _invalid(body: kopf.Body, error: ValidationError) -> float:
+    status = dict(body.get("status") or {})
+    generation = int(body.metadata.get("generation") or 0)
+    message = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
+    )
+    await write_status(
+        PLURAL,
+        body,
+        {
+            "observedGeneration": generation,
+            "conditions": [condition(status, False, INVALID_SPEC, message, generation)],
+        },
+    )
+    return runtime().resync_seconds
+
+
+async def reconcile(body: kopf.Body, idx: Indexes) -> float:
+    """One pass; returns the seconds until the next one is due at the latest."""
+    rt = runtime()
+    try:
+        info = backup_info(body)
+    except ValidationError as e:
+        return await _invalid(body, e)
+    spec, now = info.spec, rt.clock()
+    copies = _copies.setdefault(info.uid, _Copies(asyncio.Semaphore(spec.copy_concurrency)))
+    namespaces = idx.namespace_map()
+    workloads = [
+        w
+        for w in all_workloads(idx)
+        if workload_selected(spec, w, namespaces, rt.operator_namespace)
+    ]
+    wanted, invalid = wanted_images(spec, workloads)
+    records = merge_records(
+        wanted, copies.records.values() if copies.records is not None else info.images
+    )
+
+    backed_up: list[str] = []
+    for source in list(copies.finished):
+        outcome = copies.finished.pop(source)
+        record = records.get(source)
+        if record is None or record.state is not ImageState.COPYING:
+            continue
+        records[source] = _fold(spec, record, wanted[source], outcome, now)
+        if records[source].state is ImageState.BACKED_UP:
+            backed_up.append(source)
+    for source, record in records.items():
+        if record.state is ImageState.COPYING and source not in copies.running:
+            records[source] = record.model_copy(
+                update={"state": ImageState(image_fsm.fire(record.state, "interrupted"))}
+            )
+    await _schedule(info, records, wanted, copies, now)
+    copies.records = dict(records)
+
+    for source in backed_up:
+        for w in workloads:
+            if any(_same_source(spec, c.image, source) for c in w.containers):
+                await _event(w, "ImageBackedUp", f"{source} backed up as {records[source].backup}")
+
+    secret_namespaces = sorted({w.namespace for w in workloads if needs_pull_secret(spec, w)})
+    manager = pull_secret_manager(info.name, info.uid, spec, secret_namespaces)
+    conflict = not await asyncio.to_thread(rt.kube.apply_cluster_manager, manager, info.uid)
+    rewritten = 0
+    if spec.rewrite is Rewrite.WORKLOADS and not conflict:
+        await _rewrite(info, workloads, records, idx)
+    rewritten = sum(1 for w in workloads if BACKUP_ORIGINALS in w.annotations)
+
+    counts = {state: 0 for state in ImageState}
+    for record in records.values():
+        counts[record.state] += 1
+    failed = counts[ImageState.FAILED] + len(invalid)
+    problems = [f"{r.source}: {r.last_error}" for r in records.values() if r.last_error]
+    problems += [f"{image}: {error}" for image, error in invalid.items()]
+    if conflict:
+        problems.insert(
+            0,
+            f"ClusterImagePullSecretManager {manager['metadata']['name']} exists "
+            "and is not this backup's; not overwritten",
+        )
+    ready = not problems and counts[ImageState.BACKED_UP] == len(records)
+    reason = "BackedUp" if ready else ("BackupFailed" if problems else "Copying")
+    message = "; ".join(problems)[:4000] or f"{counts[ImageState.BACKED_UP]} images backed up"
+    status = dict(body.get("status") or {})
+    await write_status(
+        PLURAL,
+        body,
+        {
+            "observedGeneration": info.generation,
+            "conditions": [condition(status, ready, reason, message, info.generation)],
+            "images": _status_images(records, invalid),
+            "backedUp": counts[ImageState.BACKED_UP],
+            "pending": counts[ImageState.PENDING] + counts[ImageState.COPYING],
+            "failed": failed,
+            "namespaces": secret_namespaces,
+            "rewritten": rewritten,
+        },
+    )
+    retries = [
+        (r.next_attempt - now).total_seconds()
+        for r in records.values()
+        if r.state is ImageState.FAILED and r.next_attempt is not None
+    ]
+    return max(0.5, min([rt.resync_seconds, *retries]))
+
+
+# --- registration --------------------------------------------------------------------
+
+
+async def _loop(body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes) -> None:
+    name, uid = body.metadata.name or "", body.metadata.uid or ""
+    key = _key(name)
+
+    async def once() -> float:
+        try:
+            return await reconcile(body, idx)
+        except Exception:
+            log.exception("reconcile of %s failed; retrying", key)
+            return 5.0
+
+    try:
+        await wake_loop(key, stopped, once)
+    finally:
+        # The backup is gone (or the operator stops): its copies stop with it.
+        copies = _copies.pop(uid, None)
+        for task in copies.running.values() if copies else ():
+            task.cancel()
+
+
+def _workloads_idx(kind: str) -> Any:
+    def index(body: kopf.Body, **_: Any) -> dict[str, WorkloadInfo]:
+        return {body.metadata.namespace or "": workload_info(kind, body)}
+
+    return index
+
+
+def _backup_idx(body: kopf.Body, **_: Any) -> dict[None, BackupInfo]:
+    try:
+        return {None: backup_info(body)}
+    except ValidationError:
+        return {}  # reported on the backup by its own loop
+
+
+# What each workload looked like when last seen: status-only updates must not wake anyone.
+_seen: dict[tuple[str, str, str], WorkloadInfo] = {}
+
+
+def _wake_all(idx: Indexes) -> None:
+    runtime().wake(*(_key(b.name) for store in (idx.backups or {}).values() for b in store))
+
+
+def watch_backups() -> None:
+    """Index workloads and backups and run the backup loops: a cluster-wide operator only.
+
+    Backups read and write workloads in every namespace and hold push credentials, so a
+    namespaced operator does not watch them (like ClusterImagePullSecretManagers).
+    """
+    for plural, kind in WORKLOAD_PLURALS.items():
+        kopf.index("apps", "v1", plural, id="workloads_idx")(_workloads_idx(kind))
+
+        @kopf.on.event("apps", "v1", plural, id=f"{plural}-backup-wake")
+        async def workload_event(
+            event: kopf.RawEvent, body: kopf.Body, kind: str = kind, **kwargs: Any
+        ) -> None:
+            info = workload_info(kind, body)
+            key = (kind, info.namespace, info.name)
+            if event["type"] == "DELETED":
+                _seen.pop(key, None)
+            elif _seen.get(key) == info:
+                return
+            else:
+                _seen[key] = info
+            _wake_all(Indexes(kwargs))
+
+    kopf.index(API_GROUP, API_VERSION, PLURAL, id="cib_idx")(_backup_idx)
+
+    @kopf.on.event(API_GROUP, API_VERSION, PLURAL, id=f"{PLURAL}-wake")
+    async def wake(body: kopf.Body, **_: Any) -> None:
+        runtime().wake(_key(body.metadata.name or ""))
+
+    @kopf.daemon(API_GROUP, API_VERSION, PLURAL, id=f"{PLURAL}-loop", cancellation_timeout=10)
+    async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
+        await _loop(body, stopped, Indexes(kwargs))
+
+    @kopf.on.event("", "v1", "serviceaccounts", id="serviceaccounts-backup-wake")
+    async def account_event(body: kopf.Body, **kwargs: Any) -> None:
+        # A ServiceAccount that lists a backup's pull Secret may open a workload's rewrite.
+        listed = {r.get("name") for r in body.get("imagePullSecrets") or [] if r}
+        if any(str(n).startswith("backup-") for n in listed):
+            _wake_all(Indexes(kwargs))
+
+    @kopf.on.event("", "v1", "namespaces", id="namespaces-backup-wake")
+    async def namespace_event(**kwargs: Any) -> None:
+        _wake_all(Indexes(kwargs))

@@ -1,0 +1,203 @@
+"""Copies images between registries with skopeo and reads their digests back.
+
+Chosen in bench/notes/oci-copy-tools.md: `skopeo copy --all --preserve-digests` copies an
+index and every platform's manifest, skips blobs the destination has and keeps every digest.
+Credentials go to skopeo in an authfile inside a private temp dir (0700, file 0600), never
+on the command line (where `ps` would show them) and never into an error message.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cheiron.images.reference import digest_tag
+
+log = logging.getLogger(__name__)
+
+COPY_TIMEOUT = 1800.0
+INSPECT_TIMEOUT = 120.0
+_NOT_FOUND = re.compile(r"manifest unknown|not found|404", re.IGNORECASE)
+_FATAL_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+# Signature policy: backups copy what the cluster already runs; verifying signatures is the
+# runtime's business. Written out rather than `--insecure-policy`, so the choice is visible.
+_POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
+
+
+class CopyError(Exception):
+    """skopeo failed; the message is skopeo's own error line (never a credential)."""
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """How to reach one registry: credentials and TLS settings."""
+
+    host: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_pem: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """Copy `source` (a normalised reference) to `repository` in the backup registry."""
+
+    source: str
+    source_repository: str
+    repository: str
+    source_digest: str | None = None
+    registries: tuple[RegistryAccess, ...] = ()
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What was found and done: both digests, and whether anything was copied."""
+
+    source_digest: str
+    backup_digest: str | None
+    copied: bool
+
+
+def _host(reference: str) -> str:
+    return reference.split("/", 1)[0]
+
+
+class _Workdir:
+    """The authfile, per-host CA dirs and policy of one run, in a private temp dir."""
+
+    def __init__(self, path: Path, registries: Sequence[RegistryAccess]) -> None:
+        self.path = path
+        self.registries = {r.host: r for r in registries}
+        auths = {
+            r.host: {"auth": base64.b64encode(f"{r.username}:{r.password}".encode()).decode()}
+            for r in registries
+            if r.username is not None and r.password is not None
+        }
+        self.authfile = path / "auth.json"
+        self.authfile.touch(mode=0o600)
+        self.authfile.write_text(json.dumps({"auths": auths}))
+        self.policy = path / "policy.json"
+        self.policy.write_text(json.dumps(_POLICY))
+
+    def flags(self, side: str, host: str) -> list[str]:
+        """TLS flags for one side (`src`, `dest`, or '' for inspect) of a command."""
+        prefix = f"--{side}-" if side else "--"
+        access = self.registries.get(host)
+        if access is None:
+            return []
+        if access.insecure:
+            return [f"{prefix}tls-verify=false"]
+        if access.ca_pem:
+            certs = self.path / "certs" / host.replace(":", "_")
+            certs.mkdir(parents=True, exist_ok=True)
+            (certs / "ca.crt").write_text(access.ca_pem)
+            return [f"{prefix}cert-dir={certs}"]
+        return []
+
+
+@contextmanager
+def _workdir(registries: Sequence[RegistryAccess]) -> Iterator[_Workdir]:
+    path = Path(tempfile.mkdtemp(prefix="cheiron-skopeo-"))  # mode 0700
+    try:
+        yield _Workdir(path, registries)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _skopeo() -> str:
+    found = shutil.which("skopeo")
+    if found is None:
+        raise CopyError("skopeo is not installed in the operator's image")
+    return found
+
+
+def _error(stderr: bytes) -> str:
+    text = stderr.decode(errors="replace").strip()
+    lines = [m.group(1) for m in _FATAL_MSG.finditer(text)] or text.splitlines()[-1:]
+    return (lines[-1] if lines else "skopeo failed")[:1000]
+
+
+def _run(args: list[str], timeout: float) -> bytes:
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed binary, arguments are references and paths
+            args, capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        raise CopyError(f"skopeo timed out after {timeout:.0f}s") from e
+    if done.returncode != 0:
+        raise CopyError(_error(done.stderr))
+    return done.stdout
+
+
+def _digest(work: _Workdir, reference: str) -> str | None:
+    """The manifest digest a registry serves for a reference; None when it has none."""
+    args = [
+        _skopeo(),
+        f"--policy={work.policy}",
+        "inspect",
+        "--raw",
+        "--retry-times=0",
+        f"--authfile={work.authfile}",
+        *work.flags("", _host(reference)),
+        f"docker://{reference}",
+    ]
+    try:
+        raw = _run(args, INSPECT_TIMEOUT)
+    except CopyError as e:
+        if _NOT_FOUND.search(str(e)):
+            return None
+        raise
+    return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+def read_digest(reference: str, registries: Sequence[RegistryAccess] = ()) -> str | None:
+    """The digest of the manifest or index a reference names (None: not there)."""
+    with _workdir(registries) as work:
+        return _digest(work, reference)
+
+
+def backup(request: CopyRequest) -> CopyResult:
+    """Resolve the source digest, copy unless the backup has it, and read the copy back.
+
+    The copy is made from the resolved digest, not the tag, so a tag moved meanwhile cannot
+    put another image into the backup than the one verified against.
+    """
+    with _workdir(request.registries) as work:
+        digest = request.source_digest or _digest(work, request.source)
+        if digest is None:
+            raise CopyError(f"{request.source} not found in its registry")
+        pinned_source = f"{request.source_repository}@{digest}"
+        # An immutable tag per digest (images.reference.digest_tag explains why).
+        destination = f"{request.repository}:{digest_tag(digest)}"
+        present = _digest(work, f"{request.repository}@{digest}")
+        if present == digest:
+            return CopyResult(digest, present, copied=False)
+        _run(
+            [
+                _skopeo(),
+                f"--policy={work.policy}",
+                "copy",
+                "--quiet",
+                "--all",
+                "--preserve-digests",
+                "--retry-times=0",
+                f"--authfile={work.authfile}",
+                *work.flags("src", _host(pinned_source)),
+                *work.flags("dest", _host(destination)),
+                f"docker://{pinned_source}",
+                f"docker://{destination}",
+            ],
+            COPY_TIMEOUT,
+        )
+        log.info("copied %s to %s", pinned_source, destination)
+        # Read back through the tag just pushed: what a pull of the backup will get.
+        return CopyResult(digest, _digest(work, destination), copied=True)

@@ -1,0 +1,130 @@
+"""cheiron.sources.skopeo against two real registries: copy, skip, verify, and fail cleanly."""
+
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cheiron.images.reference import backup_repository, digest_tag, parse
+from cheiron.sources.skopeo import CopyError, CopyRequest, RegistryAccess, backup, read_digest
+from tests.integration.backup.conftest import PASSWORD, access
+from tests.support import oci
+from tests.support.registry import Registry
+
+
+def _request(
+    source: Registry, backup_to: Registry, ref: str, *registries: RegistryAccess
+) -> CopyRequest:
+    parsed = parse(f"{source.host}/{ref}")
+    return CopyRequest(
+        source=parsed.name,
+        source_repository=parsed.repository,
+        repository=backup_repository(parsed, backup_to.host, "bk"),
+        source_digest=parsed.digest,
+        registries=registries or (access(source), access(backup_to)),
+    )
+
+
+def test_multi_arch_index_is_copied_whole_with_its_digests(
+    source_registry: Registry, backup_registry: Registry, layout: Path
+) -> None:
+    index = oci.write_index(layout, "v1", seed="skopeo-multi")
+    oci.push(layout, "team/multi:v1", source_registry)
+    request = _request(source_registry, backup_registry, "team/multi:v1")
+
+    result = backup(request)
+
+    assert (result.source_digest, result.backup_digest, result.copied) == (
+        index.digest,
+        index.digest,
+        True,
+    )
+    repo = request.repository.split("/", 1)[1]
+    assert repo == f"bk/{source_registry.host.replace(':', '_')}/team/multi"
+    assert backup_registry.manifest_digest(repo, digest_tag(index.digest)) == index.digest
+    for image in index.images:
+        assert backup_registry.manifest_digest(repo, image.digest) == image.digest
+    # Every blob once: the layer both platforms share was deduplicated.
+    assert backup_registry.stored_blobs() == index.blobs
+
+
+def test_present_image_is_not_copied_again(
+    source_registry: Registry, backup_registry: Registry, layout: Path
+) -> None:
+    image = oci.write_image(layout, "v1", seed="skopeo-again")
+    oci.push(layout, "team/app:v1", source_registry)
+    request = _request(source_registry, backup_registry, "team/app:v1")
+    assert backup(request).copied
+
+    again = backup(request)
+
+    assert (again.copied, again.backup_digest) == (False, image.digest)
+    # By digest as well: a pinned source needs no lookup at the source at all.
+    source_registry.stop()
+    assert backup(replace(request, source_digest=image.digest)).copied is False
+
+
+def test_wrong_password_fails_without_revealing_it(
+    source_registry: Registry, backup_registry: Registry, layout: Path
+) -> None:
+    oci.write_image(layout, "v1", seed="skopeo-refused")
+    oci.push(layout, "team/app:v1", source_registry)
+    wrong = "definitely-wrong-password"
+    request = _request(
+        source_registry,
+        backup_registry,
+        "team/app:v1",
+        access(source_registry),
+        access(backup_registry, wrong),
+    )
+
+    with pytest.raises(CopyError) as failed:
+        backup(request)
+
+    assert "unauthorized" in str(failed.value).lower() or "401" in str(failed.value)
+    assert wrong not in str(failed.value)
+    assert PASSWORD not in str(failed.value)
+
+
+def test_missing_source_and_untrusted_backup(
+    source_registry: Registry, backup_registry: Registry, layout: Path
+) -> None:
+    with pytest.raises(CopyError, match="not found"):
+        backup(_request(source_registry, backup_registry, "team/none:v1"))
+    oci.write_image(layout, "v1", seed="skopeo-ca")
+    oci.push(layout, "team/app:v1", source_registry)
+    untrusted = RegistryAccess(backup_registry.host, *backup_registry.auth or ())
+    request = _request(
+        source_registry,
+        backup_registry,
+        "team/app:v1",
+        access(source_registry),
+        untrusted,
+    )
+    with pytest.raises(CopyError, match="certificate"):
+        backup(request)
+
+
+def test_source_credentials_are_used(
+    source_registry: Registry, backup_registry: Registry, layout: Path
+) -> None:
+    # The authenticated registry as the source this time, the plain one as the backup.
+    image = oci.write_image(layout, "v1", seed="skopeo-private")
+    oci.push(layout, "private/app:v1", backup_registry)
+    reference = f"{backup_registry.host}/private/app:v1"
+    assert read_digest(reference, [access(backup_registry)]) == image.digest
+    with pytest.raises(CopyError, match=r"(?i)unauthorized|authentication"):
+        read_digest(reference, [access(backup_registry, "nope")])
+    request = _request(backup_registry, source_registry, "private/app:v1")
+    assert backup(request).backup_digest == image.digest
+
+
+def test_workdir_is_private(tmp_path: Path) -> None:
+    from cheiron.sources.skopeo import _workdir  # noqa: PLC0415 - the private helper itself
+
+    with _workdir([RegistryAccess("r.io", "u", "p")]) as work:
+        assert stat.S_IMODE(work.path.stat().st_mode) == 0o700
+        assert stat.S_IMODE(work.authfile.stat().st_mode) == 0o600
+        kept = work.path
+    assert not kept.exists()
