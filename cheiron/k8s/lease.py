@@ -53,9 +53,9 @@ class LeaderElection:
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt; True while this replica holds the Lease."""
-        api = self._coordination
+        coordination = self._coordination
         try:
-            lease = api.read_namespaced_lease(self.name, self.namespace)
+            lease = coordination.read_namespaced_lease(self.name, self.namespace)
         except ApiException as e:
             if e.status != 404:
                 raise
@@ -63,7 +63,7 @@ class LeaderElection:
                 metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace),
                 spec=self._spec(0, _now()),
             )
-            return self._write(lambda: api.create_namespaced_lease(self.namespace, body))
+            return self._write(lambda: coordination.create_namespaced_lease(self.namespace, body))
         spec = lease.spec or client.V1LeaseSpec()
         holder = spec.holder_identity or ""
         transitions = spec.lease_transitions or 0
@@ -77,7 +77,9 @@ class LeaderElection:
             if holder and self.clock() - self._observed_at < duration:
                 return False
             lease.spec = self._spec(transitions + 1, _now())
-        return self._write(lambda: api.replace_namespaced_lease(self.name, self.namespace, lease))
+        return self._write(
+            lambda: coordination.replace_namespaced_lease(self.name, self.namespace, lease)
+        )
 
     def _write(self, call: Callable[[], object]) -> bool:
         try:
@@ -97,13 +99,13 @@ class LeaderElection:
 
     def release(self) -> None:
         """On a clean exit: leave the Lease without holder so a standby takes over at once."""
-        api = self._coordination
+        coordination = self._coordination
         try:
-            lease = api.read_namespaced_lease(self.name, self.namespace)
+            lease = coordination.read_namespaced_lease(self.name, self.namespace)
             if lease.spec is None or lease.spec.holder_identity != self.identity:
                 return
             lease.spec.holder_identity = None
             lease.spec.renew_time = _now()
-            api.replace_namespaced_lease(self.name, self.namespace, lease)
+            coordination.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException:
             log.warning("could not release the leader Lease; a standby takes over after it expires")

@@ -10,6 +10,7 @@ What is not here, and why: kopf runs standalone (`kopf.run(standalone=True)`), s
 peering resources; kopf's own Events are off (`settings.posting.enabled = False`), and kopf
 keeps its progress in annotations, so it writes the managers with `patch` only; API discovery
 (/api, /apis) is allowed to every authenticated user by the default `system:discovery` role.
+Several replicas elect their leader with cheiron's own Lease (cheiron.k8s.lease), not kopf's.
 """
 
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ class Scope(StrEnum):
     # Only when the operator writes its own MutatingWebhookConfiguration (--webhook-port
     # without --no-webhook-configuration).
     WEBHOOK = "webhook"
+    # Only with --leader-elect, and only in the operator's own namespace (--operator-namespace,
+    # where the Lease lives): a Role there in both installs, whatever namespaces they serve.
+    LEADER_ELECTION = "leader-election"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Permission:
 
 
 WEBHOOK_CONFIGURATION_NAME = "cheiron"
+# The default of --lease-name: an install that passes another name grants that one instead.
+LEASE_NAME = "cheiron"
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
@@ -194,5 +200,22 @@ PERMISSIONS: tuple[Permission, ...] = (
         "each start rewrites its own configuration with a fresh caBundle "
         "(webhooks.ensure_configuration)",
         resource_names=(WEBHOOK_CONFIGURATION_NAME,),
+    ),
+    Permission(
+        "coordination.k8s.io",
+        "leases",
+        ("create",),
+        Scope.LEADER_ELECTION,
+        "the first replica creates the leader Lease (LeaderElection.try_acquire_or_renew); "
+        "RBAC cannot limit create to a name",
+    ),
+    Permission(
+        "coordination.k8s.io",
+        "leases",
+        ("get", "update"),
+        Scope.LEADER_ELECTION,
+        "every replica reads the leader Lease; the leader renews it, a standby takes it over, "
+        "a clean stop releases it (LeaderElection)",
+        resource_names=(LEASE_NAME,),
     ),
 )

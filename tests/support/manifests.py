@@ -2,11 +2,13 @@
 
 import argparse
 import os
+import re
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import urlsplit
 
 import yaml
@@ -126,16 +128,20 @@ def required(args: argparse.Namespace) -> dict[str, set[Grant]]:
     webhook = bool(args.webhook_port) and not args.no_webhook_configuration
     out: dict[str, set[Grant]] = defaultdict(set)
     for p in PERMISSIONS:
+        names = p.resource_names
+        if p.scope is Scope.LEADER_ELECTION and names:
+            names = (args.lease_name,)  # the table names the default Lease
         grants = {
-            (p.group, p.resource, verb, name)
-            for verb in p.verbs
-            for name in (p.resource_names or (None,))
+            (p.group, p.resource, verb, name) for verb in p.verbs for name in names or (None,)
         }
         if p.scope is Scope.WEBHOOK and not webhook:
             continue
         if p.scope is Scope.CLUSTER_INSTALL and args.namespace:
             continue
-        if p.scope is Scope.NAMESPACE and args.namespace:
+        if p.scope is Scope.LEADER_ELECTION:
+            if args.leader_elect:
+                out[args.operator_namespace] |= grants
+        elif p.scope is Scope.NAMESPACE and args.namespace:
             for ns in args.namespace:
                 out[ns] |= grants
         else:
@@ -154,15 +160,33 @@ def container(deployment: Obj) -> Obj:
     return result
 
 
-def run_args(deployment: Obj) -> argparse.Namespace:
-    """The container's command line as `cheiron`'s own parser reads it.
+def container_env(deployment: Obj) -> dict[str, str]:
+    """The container's environment as the kubelet sets it: plain values and the Pod's namespace.
 
-    The kubelet expands $(POD_NAMESPACE) from the env the container declares.
+    Other references (Secrets, other fields) cannot be resolved from a manifest and are left out.
     """
     namespace = deployment["metadata"]["namespace"]
-    args = [a.replace("$(POD_NAMESPACE)", namespace) for a in container(deployment)["args"]]
+    env: dict[str, str] = {}
+    for var in container(deployment).get("env") or []:
+        field = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif field == "metadata.namespace":
+            env[var["name"]] = namespace
+    return env
+
+
+def run_args(deployment: Obj) -> argparse.Namespace:
+    """The container's command line as `cheiron`'s own parser reads it, in the container's env.
+
+    The kubelet expands $(VAR) in args from the env the container declares, and the parser's
+    defaults come from the environment (--operator-namespace from $POD_NAMESPACE).
+    """
+    env = container_env(deployment)
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m[1]], a) for a in container(deployment)["args"]]
     assert args[0] == "run", args
-    return build_parser().parse_args(args)
+    with mock.patch.dict(os.environ, env):
+        return build_parser().parse_args(args)
 
 
 def named_port(deployment: Obj, name: str) -> int:

@@ -7,8 +7,9 @@ from pathlib import Path
 import kopf
 import pytest
 
-from cheiron.k8s.permissions import PERMISSIONS, WEBHOOK_CONFIGURATION_NAME
-from cheiron.operator import WebhookOptions
+from cheiron.cli import build_parser
+from cheiron.k8s.permissions import LEASE_NAME, PERMISSIONS, WEBHOOK_CONFIGURATION_NAME
+from cheiron.operator import Options, WebhookOptions
 
 ROOT = Path(__file__).parents[3]
 KUBE_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
@@ -18,7 +19,8 @@ CLIENT_CALL = re.compile(
     r"(?P<resource>.+?)(?:_for_all_namespaces)?$"
 )
 CLIENT_VERBS = {"read": "get", "replace": "update"}
-CLIENT_APIS = {"core", "custom", "admission", "apps"}  # how cheiron names its API objects
+# How cheiron names its API objects.
+CLIENT_APIS = {"core", "custom", "admission", "apps", "coordination"}
 RESOURCES = {
     "secret": {"secrets"},
     "service_account": {"serviceaccounts"},
@@ -35,6 +37,7 @@ RESOURCES = {
     "deployment": {"deployments"},
     "daemon_set": {"daemonsets"},
     "stateful_set": {"statefulsets"},
+    "lease": {"leases"},
 }
 
 
@@ -57,6 +60,11 @@ def test_table_lists_each_grant_once_with_real_verbs() -> None:
 
 def test_webhook_configuration_name_is_the_operators() -> None:
     assert WebhookOptions(port=9443).configuration_name == WEBHOOK_CONFIGURATION_NAME
+
+
+def test_lease_name_is_the_operators_default() -> None:
+    assert Options().lease_name == LEASE_NAME
+    assert build_parser().parse_args(["run"]).lease_name == LEASE_NAME
 
 
 def _client_calls() -> set[tuple[str, str]]:
@@ -85,6 +93,7 @@ def test_every_client_call_in_the_code_is_in_the_table() -> None:
         ("secrets", "create"),
         ("pods", "patch"),
         ("mutatingwebhookconfigurations", "update"),
+        ("leases", "update"),
     } <= calls
     assert calls - _table() == set()
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from cheiron.cli import build_parser
 from cheiron.k8s.permissions import PERMISSIONS, WEBHOOK_CONFIGURATION_NAME, Scope
 from tests.support.manifests import (
     CLUSTER,
@@ -67,6 +68,27 @@ def test_namespaced_install_only_reads_namespaces_and_crds_cluster_wide(
     assert not any(
         g[1].startswith("clusterimagepullsecretmanagers") for g in grants["cheiron-system"]
     )
+
+
+def test_leases_only_with_leader_election_in_the_operators_own_namespace() -> None:
+    parser = build_parser()
+    alone = required(parser.parse_args(["run", "--namespace", "team-a"]))
+    assert not any(g[1] == "leases" for grants in alone.values() for g in grants)
+    elected = required(
+        parser.parse_args(
+            [
+                *("run", "--namespace", "team-a", "--leader-elect"),
+                *("--operator-namespace", "ops", "--lease-name", "team-a-cheiron"),
+            ]
+        )
+    )
+    # Served namespaces and the cluster are no place for it, and the name follows the flag.
+    assert elected["ops"] == {
+        ("coordination.k8s.io", "leases", "create", None),
+        ("coordination.k8s.io", "leases", "get", "team-a-cheiron"),
+        ("coordination.k8s.io", "leases", "update", "team-a-cheiron"),
+    }
+    assert not any(g[1] == "leases" for g in elected["team-a"] | elected[CLUSTER])
 
 
 def test_namespaced_install_follows_a_users_namespace(tmp_path: Path, kubectl: Path) -> None:
