@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from unittest import mock
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -204,12 +203,34 @@ def pod_spec(deployment: Obj) -> Obj:
     return spec
 
 
-def _probe_hits_liveness(deployment: Obj, probe: str) -> bool:
-    url = urlsplit(run_args(deployment).liveness)
+def _probe_hits_metrics_port(deployment: Obj, probe: str, path: str) -> bool:
+    args = run_args(deployment)
     get = container(deployment)[probe]["httpGet"]
     port = get["port"] if isinstance(get["port"], int) else named_port(deployment, get["port"])
     # The kubelet probes the Pod's IP, so the endpoint must not listen on loopback only.
-    return url.hostname == "0.0.0.0" and url.port == port and get["path"] == url.path  # noqa: S104
+    listens = args.metrics_host == "0.0.0.0"  # noqa: S104
+    return listens and args.metrics_port == port and get["path"] == path
+
+
+def _one_acts(deployment: Obj) -> bool:
+    spec = deployment["spec"]
+    # Without an election, kopf runs standalone: a second replica, even during a rollout,
+    # would act twice.
+    return run_args(deployment).leader_elect or (
+        spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    )
+
+
+def _rollout_ends(deployment: Obj) -> bool:
+    spec = deployment["spec"]
+    if spec["strategy"]["type"] == "Recreate":
+        return True
+    # Only the leader is Ready: a rollout that keeps a Ready old Pod until a new one is Ready
+    # waits for a new Pod that cannot lead while the old one does, forever.
+    unavailable = spec["strategy"]["rollingUpdate"]["maxUnavailable"]
+    return unavailable == "100%" or (
+        isinstance(unavailable, int) and unavailable >= spec["replicas"]
+    )
 
 
 def _tmp_is_writable(deployment: Obj) -> bool:
@@ -249,11 +270,15 @@ HARDENING: dict[str, Callable[[Obj], bool]] = {
     "cpu and memory limits": lambda d: (
         set(container(d)["resources"]["limits"]) == {"cpu", "memory"}
     ),
-    "liveness probe on --liveness": lambda d: _probe_hits_liveness(d, "livenessProbe"),
-    "readiness probe on --liveness": lambda d: _probe_hits_liveness(d, "readinessProbe"),
-    "own ServiceAccount": lambda d: pod_spec(d)["serviceAccountName"] == ACCOUNT,
-    # kopf runs standalone: a second replica, even during a rollout, would act twice.
-    "one replica, never two": lambda d: (
-        d["spec"]["replicas"] == 1 and d["spec"]["strategy"] == {"type": "Recreate"}
+    # /healthz answers on a standby too; kopf's --liveness is served by the leader only.
+    "liveness probe on /healthz of --metrics-port": lambda d: _probe_hits_metrics_port(
+        d, "livenessProbe", "/healthz"
     ),
+    # Ready only while leading: the webhook Service then reaches the one replica serving it.
+    "readiness probe on /readyz of --metrics-port": lambda d: _probe_hits_metrics_port(
+        d, "readinessProbe", "/readyz"
+    ),
+    "own ServiceAccount": lambda d: pod_spec(d)["serviceAccountName"] == ACCOUNT,
+    "one replica acts: several only with --leader-elect": _one_acts,
+    "a rollout never waits for a standby to become Ready": _rollout_ends,
 }

@@ -17,6 +17,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
+from cheiron.cli import build_parser
 from cheiron.devcluster import ControlPlane
 from cheiron.devcluster.cluster import free_port
 from tests.support import tools
@@ -140,15 +141,23 @@ def _account_kubeconfig(plane: ControlPlane, api: client.ApiClient, namespace: s
 def _local_args(deployment: Obj) -> tuple[str, ...]:
     """The Deployment's command line, off-cluster.
 
-    The kubelet's $(POD_NAMESPACE) is expanded; OperatorProcess serves liveness on a free
-    port; the apiserver cannot reach a Service here, so the webhook is called by URL on
-    loopback (the configuration is still written by the operator, with its own rights).
+    The kubelet's $(POD_NAMESPACE) is expanded; OperatorProcess serves metrics, /healthz and
+    /readyz on a free loopback port (its flags come first, and argparse would take the
+    Deployment's port, the last); the apiserver cannot reach a Service here, so the webhook is
+    called by URL on loopback (the configuration is still written by the operator, with its
+    own rights).
     """
     namespace = deployment["metadata"]["namespace"]
     args = [a.replace("$(POD_NAMESPACE)", namespace) for a in container(deployment)["args"]]
     assert args.pop(0) == "run"
     local: list[str] = ["--operator-namespace", namespace]
-    dropped = {"--liveness", "--webhook-listen", "--webhook-service"}
+    dropped = {
+        "--liveness",
+        "--metrics-port",
+        "--metrics-host",
+        "--webhook-listen",
+        "--webhook-service",
+    }
     while args:
         flag = args.pop(0)
         if flag in dropped:
@@ -173,6 +182,28 @@ def _inline(name: str) -> dict[str, str]:
 def _no_forbidden(proc: OperatorProcess) -> None:
     logs = proc.logs()
     assert "Forbidden" not in logs, f"the operator was refused something:\n{logs[-4000:]}"
+
+
+def _lease(api: client.ApiClient, args: tuple[str, ...]) -> client.V1Lease:
+    """The leader Lease the operator with these arguments competes for."""
+    parsed = build_parser().parse_args(["run", *args])
+    return client.CoordinationV1Api(api).read_namespaced_lease(
+        parsed.lease_name, parsed.operator_namespace
+    )
+
+
+def _leads(api: client.ApiClient, proc: OperatorProcess) -> str:
+    """Wait until the operator holds the Lease (created or taken with its own rights)."""
+    assert "--leader-elect" in proc.args
+    eventually(proc.ready, what="the operator leads (/readyz)")
+    holder: str = _lease(api, proc.args).spec.holder_identity
+    assert f"leading as {holder}" in proc.logs()
+    return holder
+
+
+def _released(api: client.ApiClient, proc: OperatorProcess) -> None:
+    """A clean stop left the Lease without holder, for a standby to take at once."""
+    assert _lease(api, proc.args).spec.holder_identity is None, proc.logs()[-4000:]
 
 
 @pytest.fixture
@@ -218,6 +249,7 @@ def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
     proc = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
     try:
         with proc:
+            first_leader = _leads(api_client, proc)
             first = eventually(
                 lambda: admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION),
                 what="webhook configuration written by the operator",
@@ -232,8 +264,10 @@ def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
                 what="default ServiceAccount patched",
             )
             _no_forbidden(proc)
+        _released(api_client, proc)
         # A second start rewrites its configuration with a new CA: get and update, by name.
         with proc:
+            assert _leads(api_client, proc) != first_leader
             second = admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION)
             assert second.webhooks[0].client_config.ca_bundle != (
                 first.webhooks[0].client_config.ca_bundle
@@ -250,6 +284,7 @@ def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
             eventually(gone(lambda: core.read_namespaced_secret("ghcr-pull", namespace)))
             eventually(lambda: _pull_secrets(core, namespace) == [], what="entry removed")
             _no_forbidden(proc)
+        _released(api_client, proc)
         assert first.webhooks[0].client_config.url.startswith("https://127.0.0.1:")
     finally:
         try:
@@ -339,7 +374,10 @@ def test_namespaced_install_serves_its_namespace_and_nothing_else(
             "metadata": {"name": "team"},
             "spec": {"secrets": [_inline("team-pull")]},
         }
-        with OperatorProcess(kubeconfig, tmp_path / "operator.log", args) as proc:
+        proc = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
+        with proc:
+            # The Lease lives in the operator's namespace, here the one it serves.
+            _leads(api_client, proc)
             custom.create_namespaced_custom_object(
                 API_GROUP, API_VERSION, namespace, PLURAL, manager
             )
@@ -377,6 +415,7 @@ def test_namespaced_install_serves_its_namespace_and_nothing_else(
             eventually(gone(lambda: core.read_namespaced_secret("team-pull", namespace)))
             eventually(lambda: _pull_secrets(core, namespace) == [], what="entry removed")
             _no_forbidden(proc)
+        _released(api_client, proc)
     finally:
         try:
             custom.delete_cluster_custom_object(

@@ -35,6 +35,8 @@ MODES = ("cluster", "namespaced")
         {"installMode": "namespaced"},
         {"metrics.enabled": "true", "metrics.serviceMonitor.enabled": "true"},
         {"webhook.failurePolicy": "Fail", "webhook.serviceAccounts": "true"},
+        {"metrics.enabled": "false"},
+        {"leaderElection.enabled": "false", "logFormat": "json"},
     ],
 )
 def test_helm_lint_passes(helm: Path, values: dict[str, str]) -> None:
@@ -48,15 +50,18 @@ def test_helm_lint_passes(helm: Path, values: dict[str, str]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_helm_lint_refuses_an_unknown_mode(helm: Path) -> None:
+@pytest.mark.parametrize(
+    ("value", "bad"), [("installMode", "everywhere"), ("logFormat", "yaml"), ("replicaCount", "0")]
+)
+def test_helm_lint_refuses_a_value_out_of_range(helm: Path, value: str, bad: str) -> None:
     done = subprocess.run(
-        [str(helm), "lint", str(CHART), "--set=installMode=everywhere"],
+        [str(helm), "lint", str(CHART), f"--set={value}={bad}"],
         check=False,
         capture_output=True,
         text=True,
     )
     assert done.returncode != 0
-    assert "installMode" in done.stdout + done.stderr
+    assert value in done.stdout + done.stderr
 
 
 def test_chart_crds_are_the_generated_ones() -> None:
@@ -88,6 +93,15 @@ def test_operator_runs_as_the_kustomize_install_does(
     assert container(from_helm)["securityContext"] == container(from_kustomize)["securityContext"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container(from_helm)[probe] == container(from_kustomize)[probe]
+    for field in ("replicas", "strategy"):
+        assert from_helm["spec"][field] == from_kustomize["spec"][field]
+    ports = [sorted(container(d)["ports"], key=str) for d in (from_helm, from_kustomize)]
+    assert ports[0] == ports[1]
+    services = [
+        one(o, "Service", "cheiron-metrics")["spec"] for o in (charted[mode], kustomized[mode])
+    ]
+    for field in ("ports", "publishNotReadyAddresses"):
+        assert services[0][field] == services[1][field]
 
 
 def test_namespaced_installs_side_by_side_do_not_share_cluster_objects(helm: Path) -> None:
@@ -169,22 +183,51 @@ def test_image_and_resources_come_from_values(helm: Path) -> None:
     assert operator["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
 
 
-def test_metrics_are_off_by_default_and_wired_when_on(
+def test_metrics_are_served_by_default_and_the_monitor_is_opt_in(
     helm: Path, charted: dict[str, list[Obj]]
 ) -> None:
+    # The ServiceMonitor kind exists only with prometheus-operator's CRDs.
     assert find(charted["cluster"], "ServiceMonitor") == []
-    assert find(charted["cluster"], "Service", "cheiron-metrics") == []
-    objects = helm_template(
-        "ops", {"metrics.enabled": "true", "metrics.serviceMonitor.enabled": "true"}
-    )
-    assert named_port(one(objects, "Deployment", "cheiron"), "metrics") == 9090
-    service = one(objects, "Service", "cheiron-metrics")
+    service = one(charted["cluster"], "Service", "cheiron-metrics")
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics"}]
+    # Standbys are not Ready but have metrics of their own (cheiron_leader 0).
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert run_args(one(charted["cluster"], "Deployment", "cheiron")).metrics_port == 9090
+
+    objects = helm_template("ops", {"metrics.serviceMonitor.enabled": "true"})
+    service = one(objects, "Service", "cheiron-metrics")
     monitor = one(objects, "ServiceMonitor", "cheiron")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= (
         service["metadata"]["labels"].items()
     )
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_without_a_metrics_service_the_probes_keep_their_port(helm: Path) -> None:
+    objects = helm_template("ops", {"metrics.enabled": "false", "metrics.port": "9100"})
+    assert find(objects, "Service", "cheiron-metrics") == []
+    deployment = one(objects, "Deployment", "cheiron")
+    assert run_args(deployment).metrics_port == named_port(deployment, "metrics") == 9100
+    assert container(deployment)["readinessProbe"]["httpGet"]["port"] == "metrics"
+
+
+def test_replicas_elect_a_leader_and_one_runs_without_election(helm: Path) -> None:
+    three = one(helm_template("ops", {"replicaCount": "3"}), "Deployment", "cheiron")
+    assert three["spec"]["replicas"] == 3
+    assert run_args(three).leader_elect
+
+    objects = helm_template("ops", {"leaderElection.enabled": "false", "replicaCount": "3"})
+    alone = one(objects, "Deployment", "cheiron")
+    assert (alone["spec"]["replicas"], alone["spec"]["strategy"]) == (1, {"type": "Recreate"})
+    args = run_args(alone)
+    assert not args.leader_elect
+    assert find(objects, "Role", "cheiron-leader-election") == []
+    assert granted(objects, "ops") == required(args)
+
+
+def test_log_format_reaches_the_operator(helm: Path) -> None:
+    objects = helm_template("ops", {"logFormat": "json"})
+    assert run_args(one(objects, "Deployment", "cheiron")).log_format == "json"
 
 
 def test_values_file_has_every_value_the_templates_read() -> None:

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cheiron.k8s.webhooks import WebhookEndpoint, create_webhook
@@ -83,6 +84,28 @@ def test_namespaced_install_serves_its_own_namespace_without_webhook(
     assert find(objects, "Namespace") == []
     env = {e["name"]: e for e in container(deployment)["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+@pytest.mark.parametrize("overlay", ["cluster", "namespaced"])
+def test_every_replica_has_metrics_and_only_the_leader_serves_admission(
+    overlay: str, kustomized: dict[str, list[Obj]]
+) -> None:
+    objects = kustomized[overlay]
+    deployment = one(objects, "Deployment", "cheiron")
+    args = run_args(deployment)
+    assert args.leader_elect
+    assert deployment["spec"]["replicas"] == 2
+    assert named_port(deployment, "metrics") == args.metrics_port
+    service = one(objects, "Service", "cheiron-metrics")
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": args.metrics_port, "targetPort": "metrics"}
+    ]
+    # A standby is not Ready but has metrics of its own (cheiron_leader 0).
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    # Ready Pods only: the leader, the one replica that runs the webhook server.
+    webhooks = find(objects, "Service", "cheiron-webhook")
+    assert len(webhooks) == (1 if args.webhook_port else 0)
+    assert not any(w["spec"].get("publishNotReadyAddresses") for w in webhooks)
 
 
 def test_prometheus_component_scrapes_the_metrics_port(tmp_path: Path, kubectl: Path) -> None:

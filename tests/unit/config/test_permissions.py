@@ -23,6 +23,7 @@ CLIENT_VERBS = {"read": "get", "replace": "update"}
 CLIENT_APIS = {"core", "custom", "admission", "apps", "coordination"}
 RESOURCES = {
     "secret": {"secrets"},
+    "namespace": {"namespaces"},
     "service_account": {"serviceaccounts"},
     "pod": {"pods"},
     "event": {"events"},

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cheiron.cli import build_parser
-from cheiron.k8s.permissions import PERMISSIONS, WEBHOOK_CONFIGURATION_NAME, Scope
+from cheiron.k8s.permissions import LEASE_NAME, PERMISSIONS, WEBHOOK_CONFIGURATION_NAME, Scope
 from tests.support.manifests import (
     CLUSTER,
     CONFIG,
@@ -17,6 +17,14 @@ from tests.support.manifests import (
     required,
     run_args,
 )
+
+
+# What --leader-elect needs with the default --lease-name: create cannot be limited by name.
+LEASE = {
+    ("coordination.k8s.io", "leases", "create", None),
+    ("coordination.k8s.io", "leases", "get", LEASE_NAME),
+    ("coordination.k8s.io", "leases", "update", LEASE_NAME),
+}
 
 
 @pytest.mark.parametrize("overlay", ["cluster", "namespaced", "default"])
@@ -34,7 +42,9 @@ def test_cluster_install_is_cluster_wide_with_the_webhook(
     kustomized: dict[str, list[Obj]],
 ) -> None:
     grants = granted(kustomized["cluster"], "cheiron-system")
-    assert set(grants) == {CLUSTER}
+    # The operator's own namespace: the leader Lease, nothing else.
+    assert set(grants) == {CLUSTER, "cheiron-system"}
+    assert grants["cheiron-system"] == LEASE
     assert ("", "secrets", "list", None) in grants[CLUSTER]
     assert (
         "admissionregistration.k8s.io",
@@ -68,6 +78,7 @@ def test_namespaced_install_only_reads_namespaces_and_crds_cluster_wide(
     assert not any(
         g[1].startswith("clusterimagepullsecretmanagers") for g in grants["cheiron-system"]
     )
+    assert LEASE <= grants["cheiron-system"]
 
 
 def test_leases_only_with_leader_election_in_the_operators_own_namespace() -> None:
