@@ -62,6 +62,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from cheiron import planning  # noqa: PLC0415 - the kubernetes client is heavy
+    from cheiron.k8s.client import api_client  # noqa: PLC0415
+
+    plans, invalid = planning.compute(
+        api_client(args.kubeconfig), args.namespace, eatr=args.eatr_namespace_labels
+    )
+    render = planning.render_json if args.output == "json" else planning.render_text
+    sys.stdout.write(render(plans, invalid))
+    return 2 if args.exit_code and any(p.changes for p in plans) else 0
+
+
 def _cmd_crds(args: argparse.Namespace) -> int:
     if args.write is None:
         sys.stdout.write(all_crds_yaml())
@@ -254,6 +266,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead"
     )
     crds.set_defaults(func=_cmd_crds)
+
+    dry = sub.add_parser(
+        "plan",
+        help="print what the operator would write now, writing nothing",
+        description=(
+            "Read the cluster and print, per manager, the Secrets cheiron would create, "
+            "update or delete, the Secrets it would refuse to touch, and the ServiceAccounts "
+            "whose imagePullSecrets would change. Needs read access only; ECR entries are "
+            "not sent to AWS."
+        ),
+    )
+    dry.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig to use (default: $KUBECONFIG, then in-cluster)",
+    )
+    dry.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="plan a namespaced install of these namespaces (repeatable; default: cluster-wide)",
+    )
+    dry.add_argument(
+        "--eatr-namespace-labels",
+        action="store_true",
+        default=os.environ.get("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
+        help="plan as an operator running with eatr compatibility",
+    )
+    dry.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    dry.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 2 when something would change (for CI), 0 when nothing would",
+    )
+    dry.set_defaults(func=_cmd_plan)
 
     dev = sub.add_parser(
         "dev-cluster",

@@ -5,20 +5,13 @@ time and AWS simulated: the 48-hour renewal test and the renewal benchmark.
 """
 
 import datetime
-from typing import Any
 
 from kubernetes import client
 
-from cheiron import API_GROUP, API_VERSION
-from cheiron.api.observed import (
-    ManagerKind,
-    account_info,
-    manager_info,
-    namespace_info,
-    secret_info,
-)
+from cheiron.api.observed import ManagerKind
 from cheiron.api.sources import EcrRequest
 from cheiron.controllers.indexes import Indexes
+from cheiron.k8s import snapshot
 from cheiron.sources.ecr import EcrToken
 
 SIM_START = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
@@ -52,30 +45,15 @@ def expiry_of(password: str) -> datetime.datetime:
 
 
 def indexes_from(api: client.ApiClient) -> Indexes:
-    """What kopf's indexes would hold (cluster managers only), read from the apiserver."""
-    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    plain = api.sanitize_for_serialization
-
-    def by_namespace(items: list[Any], info: Any) -> dict[str, list[Any]]:
-        grouped: dict[str, list[Any]] = {}
-        for item in items:
-            body = plain(item)
-            grouped.setdefault(body["metadata"]["namespace"], []).append(info(body))
-        return grouped
-
-    namespaces = {
-        ns.metadata.name: [namespace_info(plain(ns))] for ns in core.list_namespace().items
-    }
-    managers = custom.list_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL)["items"]
+    """What kopf's indexes would hold, read from the apiserver (Pods left out)."""
+    seen = snapshot.read(api)
     return Indexes(
         {
-            "namespaces_idx": namespaces,
-            "secrets_idx": by_namespace(core.list_secret_for_all_namespaces().items, secret_info),
-            "accounts_idx": by_namespace(
-                core.list_service_account_for_all_namespaces().items, account_info
-            ),
+            "namespaces_idx": {name: [info] for name, info in seen.namespaces.items()},
+            "secrets_idx": seen.by_namespace(seen.secrets),
+            "accounts_idx": seen.by_namespace(seen.accounts),
             "pods_idx": {},
-            "ipsm_idx": {},
-            "cipsm_idx": {None: [manager_info(ManagerKind.CLUSTER, m) for m in managers]},
+            "ipsm_idx": {None: [m for m in seen.managers if m.kind is ManagerKind.NAMESPACED]},
+            "cipsm_idx": {None: [m for m in seen.managers if m.kind is ManagerKind.CLUSTER]},
         }
     )

@@ -149,3 +149,19 @@ def events_for(core: client.CoreV1Api, namespace: str, name: str) -> list[client
     return [
         e for e in core.list_namespaced_event(namespace).items if e.involved_object.name == name
     ]
+
+
+def resource_versions(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str, manager: str = "m"
+) -> dict[str, str]:
+    """ResourceVersions of a namespace's Secrets and ServiceAccounts and of one manager."""
+    versions = {
+        f"secret/{s.metadata.name}": s.metadata.resource_version
+        for s in core.list_namespaced_secret(namespace).items
+    }
+    versions |= {
+        f"sa/{sa.metadata.name}": sa.metadata.resource_version
+        for sa in core.list_namespaced_service_account(namespace).items
+    }
+    versions["manager"] = get_manager(custom, namespace, manager)["metadata"]["resourceVersion"]
+    return versions

@@ -12,25 +12,11 @@ from tests.integration.operator.conftest import (
     inline,
     manager_body,
     ready_condition,
+    resource_versions,
     wait_for_pull_secrets,
 )
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
-
-
-def _versions(
-    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
-) -> dict[str, str]:
-    versions = {
-        f"secret/{s.metadata.name}": s.metadata.resource_version
-        for s in core.list_namespaced_secret(namespace).items
-    }
-    versions |= {
-        f"sa/{sa.metadata.name}": sa.metadata.resource_version
-        for sa in core.list_namespaced_service_account(namespace).items
-    }
-    versions["manager"] = get_manager(custom, namespace, "m")["metadata"]["resourceVersion"]
-    return versions
 
 
 def _passes(log: str, key: str) -> list[int]:
@@ -65,7 +51,7 @@ def test_restart_and_resync_write_nothing(
             lambda: get_manager(custom, namespace, "m")["status"].get("reconciledObjects") == 2,
             what="status.reconciledObjects == 2",
         )
-    before = _versions(core, custom, namespace)
+    before = resource_versions(core, custom, namespace)
     status_before = get_manager(custom, namespace, "m")["status"]
 
     second = OperatorProcess(
@@ -85,7 +71,7 @@ def test_restart_and_resync_write_nothing(
         wait_for_pull_secrets(core, namespace, ["a", "b"], account="sentinel")
 
     # The sentinel's patch is the only change; the manager's status counts it, nothing else.
-    after = _versions(core, custom, namespace)
+    after = resource_versions(core, custom, namespace)
     after.pop("sa/sentinel")
     assert {k: v for k, v in after.items() if k != "manager"} == {
         k: v for k, v in before.items() if k != "manager"

@@ -81,6 +81,10 @@ def test_cluster_refs_must_name_their_namespace(
     assert "existingSecretRef.namespace" in info.value.body
 
 
+CLUSTER_PLURALS = {
+    "ClusterImagePullSecretManager": "clusterimagepullsecretmanagers",
+    "ClusterImageBackup": "clusterimagebackups",
+}
 SAMPLES = sorted((Path(__file__).parents[3] / "samples").glob("*.yaml"))
 
 
@@ -89,9 +93,10 @@ def test_every_sample_is_accepted_by_the_apiserver(
     crds: None, custom: client.CustomObjectsApi, namespace: str, path: Path
 ) -> None:
     for body in yaml.safe_load_all(path.read_text()):
-        if body["kind"] == "ClusterImagePullSecretManager":
+        cluster_plural = CLUSTER_PLURALS.get(body["kind"])
+        if cluster_plural is not None:
             custom.create_cluster_custom_object(
-                API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", body, dry_run="All"
+                API_GROUP, API_VERSION, cluster_plural, body, dry_run="All"
             )
         else:
             custom.create_namespaced_custom_object(
