@@ -22,12 +22,18 @@ COPY cheiron ./cheiron
 RUN uv sync --frozen --no-dev --no-default-groups --no-editable
 
 FROM ${PYTHON_IMAGE}
+# skopeo copies images for ClusterImageBackup (cheiron/sources/skopeo.py): bookworm's 1.9.3,
+# the release the tests run (hack/registry/ensure-tools.sh installs the same package).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends skopeo \
+    && rm -rf /var/lib/apt/lists/*
 # Bytecode is compiled at build time: the root filesystem is read-only at run time.
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 USER 65532:65532
-EXPOSE 8080 9443
+# 9090: /metrics, /healthz, /readyz; 9443: the admission webhook.
+EXPOSE 9090 9443
 ENTRYPOINT ["cheiron"]
-CMD ["run", "--all-namespaces", "--liveness", "http://0.0.0.0:8080/healthz"]
+CMD ["run", "--all-namespaces", "--metrics-port", "9090"]

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -87,6 +88,9 @@ class _Workdir:
         self.authfile.write_text(json.dumps({"auths": auths}))
         self.policy = path / "policy.json"
         self.policy.write_text(json.dumps(_POLICY))
+        # containers/image spools big blobs to $TMPDIR, else /var/tmp: read-only in the
+        # operator's Pod, whose one writable place is the /tmp this directory lives in.
+        self.env = {**os.environ, "TMPDIR": str(path)}
 
     def flags(self, side: str, host: str) -> list[str]:
         """TLS flags for one side (`src`, `dest`, or '' for inspect) of a command."""
@@ -126,10 +130,10 @@ def _error(stderr: bytes) -> str:
     return (lines[-1] if lines else "skopeo failed")[:1000]
 
 
-def _run(args: list[str], timeout: float) -> bytes:
+def _run(args: list[str], timeout: float, env: dict[str, str]) -> bytes:
     try:
         done = subprocess.run(  # noqa: S603 - fixed binary, arguments are references and paths
-            args, capture_output=True, timeout=timeout, check=False
+            args, capture_output=True, timeout=timeout, check=False, env=env
         )
     except subprocess.TimeoutExpired as e:
         raise CopyError(f"skopeo timed out after {timeout:.0f}s") from e
@@ -151,7 +155,7 @@ def _digest(work: _Workdir, reference: str) -> str | None:
         f"docker://{reference}",
     ]
     try:
-        raw = _run(args, INSPECT_TIMEOUT)
+        raw = _run(args, INSPECT_TIMEOUT, work.env)
     except CopyError as e:
         if _NOT_FOUND.search(str(e)):
             return None
@@ -197,6 +201,7 @@ def backup(request: CopyRequest) -> CopyResult:
                 f"docker://{destination}",
             ],
             COPY_TIMEOUT,
+            work.env,
         )
         log.info("copied %s to %s", pinned_source, destination)
         # Read back through the tag just pushed: what a pull of the backup will get.

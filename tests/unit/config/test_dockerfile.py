@@ -87,7 +87,22 @@ def test_entrypoint_is_the_console_script_and_cmd_is_a_valid_run() -> None:
     assert scripts["cheiron"] == "cheiron.cli:main"
     args = build_parser().parse_args(cmd)
     assert args.command == "run"
-    assert args.liveness == "http://0.0.0.0:8080/healthz"
+    # The probes of config/ and the chart: served on every interface of the Pod.
+    assert (args.metrics_host, args.metrics_port) == ("0.0.0.0", 9090)  # noqa: S104
+    exposed = {int(p) for op, rest in _stages()[-1] if op == "EXPOSE" for p in rest.split()}
+    assert args.metrics_port in exposed
+
+
+def test_final_image_has_skopeo_for_backups() -> None:
+    runs = [shlex.split(rest) for op, rest in _stages()[-1] if op == "RUN"]
+    installs = [r for r in runs if "apt-get" in r and "install" in r]
+    # Image backups (ClusterImageBackup) shell out to skopeo; without it every copy fails.
+    assert any("skopeo" in r for r in installs), runs
+    for run in installs:
+        assert "--no-install-recommends" in run
+        assert "-y" in run
+        # The package lists would stay in the layer otherwise.
+        assert "/var/lib/apt/lists/*" in run
 
 
 def test_build_context_is_only_what_the_image_needs() -> None:
