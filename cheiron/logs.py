@@ -39,16 +39,22 @@ class RedactingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and exception)."""
+    """One JSON object per line: time, level, logger, message, object and exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON line."""
-        entry = {
+        entry: dict[str, object] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # kopf's per-object logger names the object it handles: pipelines filter on it.
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict):
+            entry["object"] = {
+                k: ref[k] for k in ("kind", "namespace", "name") if ref.get(k) is not None
+            }
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
