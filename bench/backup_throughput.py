@@ -22,8 +22,8 @@ from kubernetes import client, config
 
 from bench.copy_throughput import MIB, _copy_all, push_batch
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.crd import KINDS, crd
 from cheiron.devcluster import ControlPlane
+from tests.support import crds as crd_support
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 from tests.support.registry import Registry
@@ -35,19 +35,7 @@ def _operator_run(
     api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     custom = client.CustomObjectsApi(api)
-    ext = client.ApiextensionsV1Api(api)
-    for kind in KINDS:
-        ext.create_custom_resource_definition(crd(kind))
-    eventually(
-        lambda: all(
-            any(
-                c.type == "Established" and c.status == "True"
-                for c in ext.read_custom_resource_definition(k.crd_name).status.conditions or []
-            )
-            for k in KINDS
-        ),
-        what="CRDs established",
-    )
+    crd_support.install(api)
     namespace = "bench"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     with tempfile.TemporaryDirectory() as tmp, Registry() as backup:

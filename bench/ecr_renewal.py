@@ -12,9 +12,7 @@ from the start of the renewal pass until the last namespace holds the new token.
 
 import argparse
 import asyncio
-import base64
 import datetime
-import json
 import statistics
 import threading
 import time
@@ -23,14 +21,22 @@ import kopf
 from kubernetes import client, config, watch
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.crd import KINDS, crd
 from cheiron.api.observed import ManagerKind
 from cheiron.controllers.managers import reconcile
 from cheiron.controllers.runtime import Runtime, configure
 from cheiron.devcluster import ControlPlane
 from cheiron.k8s.objects import Kube
+from tests.support import crds as crd_support
+from tests.support.managers import (
+    CLUSTER_PLURAL,
+    create_manager,
+    docker_config,
+    get_manager,
+    manager_body,
+)
+from tests.support.moto import REGISTRY
 from tests.support.poll import eventually
-from tests.support.simulation import CLUSTER_PLURAL, REGISTRY, Simulation, indexes_from
+from tests.support.simulation import Simulation, indexes_from
 
 OWNED = "app.kubernetes.io/managed-by=cheiron"
 
@@ -65,8 +71,7 @@ class SecretWrites:
                 self.created += 1
             elif kind == "DELETED":
                 self.deleted += 1
-            raw = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
-            password = raw["auths"][REGISTRY]["password"]
+            password = docker_config(secret)["auths"][REGISTRY]["password"]
             self.seen[secret.metadata.namespace] = (time.perf_counter(), password)
 
     def stop(self) -> None:
@@ -82,25 +87,16 @@ def one_size(api: client.ApiClient, n: int, tag: str) -> tuple[int, int, float, 
     for name in names:
         eventually(lambda name=name: core.read_namespaced_service_account("default", name))
     manager = f"renewal-{tag}"
-    custom.create_cluster_custom_object(
-        API_GROUP,
-        API_VERSION,
-        CLUSTER_PLURAL,
-        {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": "ClusterImagePullSecretManager",
-            "metadata": {"name": manager},
-            "spec": {
-                "target": {"namespaces": {"names": names}},
-                "secrets": [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}],
-            },
-        },
+    body = manager_body(
+        manager, [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}], cluster=True
     )
+    body["spec"]["target"] = {"namespaces": {"names": names}}
+    create_manager(custom, None, body)
     sim = Simulation()
     configure(Runtime(Kube(api), clock=sim.clock, jitter=lambda: 0.0, fetch_ecr=sim.fetch))
 
     def one_pass() -> float:
-        raw = custom.get_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)
+        raw = get_manager(custom, None, manager)
         idx = indexes_from(api)
         start = time.perf_counter()
         asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), idx))
@@ -130,9 +126,7 @@ def one_size(api: client.ApiClient, n: int, tag: str) -> tuple[int, int, float, 
         return sum(1 for e in items if e.involved_object.name == manager)
 
     events_before = manager_events()
-    status_before = custom.get_cluster_custom_object(
-        API_GROUP, API_VERSION, CLUSTER_PLURAL, manager
-    )["metadata"]["resourceVersion"]
+    status_before = get_manager(custom, None, manager)["metadata"]["resourceVersion"]
     sim.now += datetime.timedelta(hours=6, seconds=1)
     start = one_pass()
     pass_ms = (time.perf_counter() - start) * 1000
@@ -146,10 +140,7 @@ def one_size(api: client.ApiClient, n: int, tag: str) -> tuple[int, int, float, 
     sa_after = account_versions()
     sa_writes = sum(sa_after[ns] != sa_before[ns] for ns in names)
     status_writes = int(
-        custom.get_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)[
-            "metadata"
-        ]["resourceVersion"]
-        != status_before
+        get_manager(custom, None, manager)["metadata"]["resourceVersion"] != status_before
     )
     event_writes = manager_events() - events_before
     secret_writes = writes.modified + writes.created + writes.deleted
@@ -173,14 +164,7 @@ def main() -> None:
     sizes = [int(s) for s in args.namespaces.split(",")]
     with ControlPlane() as plane:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
-        ext = client.ApiextensionsV1Api(api)
-        for kind in KINDS:
-            ext.create_custom_resource_definition(crd(kind))
-        eventually(
-            lambda: client.CustomObjectsApi(api).list_cluster_custom_object(
-                API_GROUP, API_VERSION, CLUSTER_PLURAL
-            )
-        )
+        crd_support.install(api)
         print("namespaces  secret-writes  all-writes  propagate-ms(median)  pass-ms(median)")
         for n in sizes:
             results = [one_size(api, n, f"b{n}r{r}") for r in range(args.rounds)]

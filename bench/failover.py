@@ -12,8 +12,8 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from cheiron.api.crd import KINDS, crd
 from cheiron.devcluster import ControlPlane
+from tests.support import crds as crd_support
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -28,8 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     with ControlPlane() as plane, tempfile.TemporaryDirectory() as tmp:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
-        for kind in KINDS:
-            client.ApiextensionsV1Api(api).create_custom_resource_definition(crd(kind))
+        crd_support.install(api)
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=NS))
         )

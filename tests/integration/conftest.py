@@ -3,12 +3,14 @@
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cheiron.devcluster import ControlPlane
+from tests.support import crds as crd_support
 from tests.support.moto import MotoServer
 
 
@@ -30,6 +32,18 @@ def api_client(control_plane: ControlPlane) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(control_plane.kubeconfig_path))
 
 
+@pytest.fixture(scope="session")
+def crds(api_client: client.ApiClient) -> None:
+    """The CRDs, generated from the models, installed and established."""
+    crd_support.install(api_client)
+
+
+@pytest.fixture
+def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    """The custom objects API."""
+    return client.CustomObjectsApi(api_client)
+
+
 @pytest.fixture
 def core(api_client: client.ApiClient) -> client.CoreV1Api:
     """The core/v1 API."""
@@ -48,6 +62,12 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Path:
+    """An empty directory for an OCI image layout."""
+    return tmp_path / "layout"
 
 
 @pytest.fixture(scope="session")

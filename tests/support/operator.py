@@ -1,6 +1,7 @@
 """Runs `cheiron run` as a real process against the test control plane, logs to a file."""
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,13 @@ class OperatorProcess(Background):
 
         if self.wait:
             eventually(up, timeout=60, what="operator liveness")
+
+    def passes(self, key: str | None = None) -> list[int]:
+        """The writes of each reconcile pass logged so far (of one manager key, or of all)."""
+        manager = re.escape(key) if key is not None else r"\S+"
+        return [
+            int(n) for n in re.findall(rf"reconciled {manager}: \w+, (\d+) writes", self.logs())
+        ]
 
     def ready(self) -> bool:
         """Whether /readyz answers 200 (with leader election: this replica leads)."""

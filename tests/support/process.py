@@ -4,7 +4,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, ClassVar, Self
+from typing import IO, Any, ClassVar, Self
 
 
 def answers(url: str) -> bool:
@@ -28,10 +28,21 @@ class Background:
         """Start the process and wait until it serves."""
         raise NotImplementedError
 
-    def launch(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        """Run `argv` with stdout and stderr appended to the log file."""
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+    def launch(
+        self,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        *,
+        fresh_log: bool = False,
+        **popen: Any,
+    ) -> subprocess.Popen[bytes]:
+        """Run `argv` with stdout and stderr appended to (or, fresh, written over) the log."""
+        if self._log is not None:
+            self._log.close()  # a relaunch after a failed attempt
+        self._log = self.log_path.open("wb" if fresh_log else "ab")
+        self._proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, **popen
+        )
         return self._proc
 
     def stop(self) -> None:

@@ -11,8 +11,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
 import bcrypt
 import yaml
@@ -20,6 +19,7 @@ import yaml
 from cheiron.devcluster.cluster import _die_with_parent, free_port
 from cheiron.pki import issue, make_ca
 from tests.support.poll import eventually
+from tests.support.process import Background
 
 DEFAULT_BINARY = Path("/usr/bin/docker-registry")
 
@@ -68,12 +68,14 @@ class Manifest:
         return parsed
 
 
-class Registry:
+class Registry(Background):
     """A throwaway registry with filesystem storage in a temp dir; a context manager.
 
     `auth=(user, password)` turns on htpasswd (bcrypt) basic auth, `tls=True` serves HTTPS
     with a certificate from a fresh test CA, `delete=True` lets manifests be deleted.
     """
+
+    stop_timeout = 10.0
 
     def __init__(
         self,
@@ -91,8 +93,6 @@ class Registry:
         self.startup_timeout = startup_timeout
         self.port = 0
         self._dir: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._ssl: ssl.SSLContext | None = None
 
     # -- where it is ------------------------------------------------------------------------
@@ -129,28 +129,7 @@ class Registry:
         """PEM of the CA that signed the serving certificate, when TLS is on."""
         return self.cert_dir / "ca.crt" if self.tls else None
 
-    @property
-    def log_path(self) -> Path:
-        """Where the registry's own output goes."""
-        return self.workdir / "registry.log"
-
-    def logs(self) -> str:
-        """Everything the registry printed so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     # -- lifecycle --------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start the registry; returns once /v2/ answers."""
@@ -160,6 +139,7 @@ class Registry:
                 "(hack/registry/ensure-tools.sh)"
             )
         self._dir = Path(tempfile.mkdtemp(prefix="cheiron-registry-"))
+        self.log_path = self._dir / "registry.log"
         try:
             self._write_material()
             for _ in range(_START_ATTEMPTS):
@@ -172,18 +152,7 @@ class Registry:
 
     def stop(self) -> None:
         """Stop the process and remove the temp dir."""
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-            self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        super().stop()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -246,15 +215,11 @@ class Registry:
         config_path = self.workdir / "config.yml"
         config_path.write_text(yaml.safe_dump(self._config()))
         # A fresh log per attempt, so an earlier attempt's bind error is not read as this one's.
-        if self._log is not None:
-            self._log.close()
-        self._log = self.log_path.open("wb")
-        self._proc = proc = subprocess.Popen(
+        proc = self.launch(
             [str(self.binary), "serve", str(config_path)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            fresh_log=True,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start before exec
+            preexec_fn=_die_with_parent,  # safe here: no threads start before exec
         )
 
         def up() -> str | None:

@@ -13,11 +13,10 @@ from cheiron.api.sources import EcrRequest
 from cheiron.controllers.indexes import Indexes
 from cheiron.k8s import snapshot
 from cheiron.sources.ecr import EcrToken
+from tests.support.moto import REGISTRY
 
 SIM_START = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
 LIFETIME = datetime.timedelta(hours=12)
-REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-CLUSTER_PLURAL = "clusterimagepullsecretmanagers"
 
 
 class Simulation:

@@ -12,18 +12,18 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
+from cheiron.api.crd import CLUSTER_IMAGE_BACKUP
 from cheiron.devcluster import ControlPlane
 from cheiron.devcluster.cluster import free_port
 from cheiron.images.reference import parse
 from cheiron.sources.skopeo import RegistryAccess
-from tests.integration.operator.conftest import crds, custom  # noqa: F401 - fixtures
 from tests.support import oci
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 from tests.support.registry import Registry
 
 USER, PASSWORD = "backup-robot", "pushing-s3cret"
-PLURAL = "clusterimagebackups"
+PLURAL = CLUSTER_IMAGE_BACKUP.plural
 
 
 @pytest.fixture
@@ -53,19 +53,13 @@ def access(registry: Registry, password: str | None = None) -> RegistryAccess:
     )
 
 
-@pytest.fixture
-def layout(tmp_path: Path) -> Path:
-    """An empty directory for an OCI image layout."""
-    return tmp_path / "layout"
-
-
 # --- the operator and ClusterImageBackups -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def backup_operator(
     control_plane: ControlPlane,
-    crds: None,  # noqa: F811 - the fixture imported above
+    crds: None,
     api_client: client.ApiClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
@@ -105,7 +99,7 @@ def push_credentials(
 
 
 @pytest.fixture
-def backups(custom: client.CustomObjectsApi) -> Iterator[list[str]]:  # noqa: F811
+def backups(custom: client.CustomObjectsApi) -> Iterator[list[str]]:
     """Names of the ClusterImageBackups a test creates; deleted afterwards."""
     names: list[str] = []
     yield names
@@ -118,7 +112,7 @@ def backups(custom: client.CustomObjectsApi) -> Iterator[list[str]]:  # noqa: F8
 
 
 def create_backup(
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     backups: list[str],
     source: Registry,
     backup_to: tuple[str, str],
@@ -148,13 +142,13 @@ def create_backup(
     return name
 
 
-def get_backup(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:  # noqa: F811
+def get_backup(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:
     """A ClusterImageBackup as stored."""
     found: dict[str, Any] = custom.get_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, name)
     return found
 
 
-def image_record(custom: client.CustomObjectsApi, name: str, source: str) -> dict[str, Any] | None:  # noqa: F811
+def image_record(custom: client.CustomObjectsApi, name: str, source: str) -> dict[str, Any] | None:
     """The status record of one source image (normalised reference)."""
     for record in (get_backup(custom, name).get("status") or {}).get("images", []):
         if record["source"] == source:
@@ -249,7 +243,7 @@ class Env:
 def env(  # noqa: PLR0917 - pytest passes fixtures by position
     core: client.CoreV1Api,
     apps: client.AppsV1Api,
-    custom: client.CustomObjectsApi,  # noqa: F811
+    custom: client.CustomObjectsApi,
     backups: list[str],
     namespace: str,
     source_registry: Registry,

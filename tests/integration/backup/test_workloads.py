@@ -7,7 +7,7 @@ from kubernetes import client
 
 from cheiron.api.meta import BACKUP_ORIGINALS, IGNORE
 from tests.integration.backup.conftest import Env, deployment, template_images
-from tests.integration.operator.conftest import events_for, pull_secrets
+from tests.support.managers import events_for, pull_secrets
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 from tests.support.registry import RegistryError

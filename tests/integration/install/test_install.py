@@ -20,7 +20,17 @@ from cheiron import API_GROUP, API_VERSION
 from cheiron.cli import build_parser
 from cheiron.devcluster import ControlPlane
 from cheiron.devcluster.cluster import free_port
+from tests.support import crds as crd_support
 from tests.support import tools
+from tests.support.managers import (
+    CLUSTER_PLURAL,
+    create_manager,
+    delete_manager,
+    get_manager,
+    inline,
+    manager_body,
+    pull_secrets,
+)
 from tests.support.manifests import CONFIG, Obj, container, kustomize, kustomize_in, one
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually, gone
@@ -35,7 +45,6 @@ APPLIED = {
     "ClusterRole",
     "ClusterRoleBinding",
 }
-CLUSTER_PLURAL, PLURAL = "clusterimagepullsecretmanagers", "imagepullsecretmanagers"
 WEBHOOK_CONFIGURATION = "cheiron"
 FORBIDDEN = 403
 
@@ -83,17 +92,6 @@ def _remove(api: client.ApiClient, applied: list[Obj]) -> None:
             except ApiException as e:
                 if e.status != 404:
                     raise
-
-
-def _established(api: client.ApiClient) -> None:
-    ext = client.ApiextensionsV1Api(api)
-    for plural in (PLURAL, CLUSTER_PLURAL):
-
-        def ready(name: str = f"{plural}.{API_GROUP}") -> bool:
-            conditions = ext.read_custom_resource_definition(name).status.conditions or []
-            return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-        eventually(ready, what=f"CRD {plural} established")
 
 
 def _account_kubeconfig(plane: ControlPlane, api: client.ApiClient, namespace: str) -> Path:
@@ -170,15 +168,6 @@ def _local_args(deployment: Obj) -> tuple[str, ...]:
     return tuple(local)
 
 
-def _pull_secrets(core: client.CoreV1Api, namespace: str) -> list[str]:
-    sa = core.read_namespaced_service_account("default", namespace)
-    return [r.name for r in sa.image_pull_secrets or []]
-
-
-def _inline(name: str) -> dict[str, str]:
-    return {"name": name, "registry": "ghcr.io", "username": "robot", "password": "pw"}
-
-
 def _no_forbidden(proc: OperatorProcess) -> None:
     logs = proc.logs()
     assert "Forbidden" not in logs, f"the operator was refused something:\n{logs[-4000:]}"
@@ -213,7 +202,7 @@ def cluster_install(
     """config/cluster rendered and applied (without Deployment and webhook objects)."""
     objects = kustomize(CONFIG / "cluster")
     applied = _apply(control_plane, kubectl, objects)
-    _established(api_client)
+    crd_support.established(api_client)
     yield objects
     _remove(api_client, applied)
     client.CoreV1Api(api_client).delete_namespace("cheiron-system")
@@ -236,16 +225,9 @@ def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
     custom = client.CustomObjectsApi(api_client)
     admission = client.AdmissionregistrationV1Api(api_client)
     name = f"install-{uuid.uuid4().hex[:6]}"
-    manager: dict[str, Any] = {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": "ClusterImagePullSecretManager",
-        "metadata": {"name": name},
-        # Only this test's namespace: other tests' namespaces are not this test's business.
-        "spec": {
-            "secrets": [_inline("ghcr-pull")],
-            "target": {"namespaces": {"names": [namespace]}},
-        },
-    }
+    manager = manager_body(name, [inline("ghcr-pull")], cluster=True)
+    # Only this test's namespace: other tests' namespaces are not this test's business.
+    manager["spec"]["target"] = {"namespaces": {"names": [namespace]}}
     proc = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
     try:
         with proc:
@@ -254,13 +236,13 @@ def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
                 lambda: admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION),
                 what="webhook configuration written by the operator",
             )
-            custom.create_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, manager)
+            create_manager(custom, None, manager)
             secret = eventually(
                 lambda: core.read_namespaced_secret("ghcr-pull", namespace), what="pull Secret"
             )
             assert secret.type == "kubernetes.io/dockerconfigjson"
             eventually(
-                lambda: _pull_secrets(core, namespace) == ["ghcr-pull"],
+                lambda: pull_secrets(core, namespace) == ["ghcr-pull"],
                 what="default ServiceAccount patched",
             )
             _no_forbidden(proc)
@@ -272,17 +254,9 @@ def test_cluster_install_serves_a_cluster_manager_as_its_own_account(
             assert second.webhooks[0].client_config.ca_bundle != (
                 first.webhooks[0].client_config.ca_bundle
             )
-            custom.delete_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, name)
-            eventually(
-                gone(
-                    lambda: custom.get_cluster_custom_object(
-                        API_GROUP, API_VERSION, CLUSTER_PLURAL, name
-                    )
-                ),
-                what="manager deleted through its finalizer",
-            )
+            delete_manager(custom, None, name)
             eventually(gone(lambda: core.read_namespaced_secret("ghcr-pull", namespace)))
-            eventually(lambda: _pull_secrets(core, namespace) == [], what="entry removed")
+            eventually(lambda: pull_secrets(core, namespace) == [], what="entry removed")
             _no_forbidden(proc)
         _released(api_client, proc)
         assert first.webhooks[0].client_config.url.startswith("https://127.0.0.1:")
@@ -331,7 +305,7 @@ def test_namespaced_install_serves_its_namespace_and_nothing_else(
     custom = client.CustomObjectsApi(api_client)
     cluster_name = f"elsewhere-{uuid.uuid4().hex[:6]}"
     try:
-        _established(api_client)
+        crd_support.established(api_client)
         kubeconfig = _account_kubeconfig(control_plane, api_client, namespace)
         args = _local_args(one(objects, "Deployment", "cheiron"))
         assert args[args.index("--namespace") + 1] == namespace
@@ -354,66 +328,32 @@ def test_namespaced_install_serves_its_namespace_and_nothing_else(
         )
 
         # A cluster manager exists, but is no business of a namespaced operator.
-        custom.create_cluster_custom_object(
-            API_GROUP,
-            API_VERSION,
-            CLUSTER_PLURAL,
-            {
-                "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                "kind": "ClusterImagePullSecretManager",
-                "metadata": {"name": cluster_name},
-                "spec": {
-                    "secrets": [_inline("from-cluster")],
-                    "target": {"namespaces": {"names": [namespace]}},
-                },
-            },
-        )
-        manager = {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": "ImagePullSecretManager",
-            "metadata": {"name": "team"},
-            "spec": {"secrets": [_inline("team-pull")]},
-        }
+        elsewhere = manager_body(cluster_name, [inline("from-cluster")], cluster=True)
+        elsewhere["spec"]["target"] = {"namespaces": {"names": [namespace]}}
+        create_manager(custom, None, elsewhere)
         proc = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
         with proc:
             # The Lease lives in the operator's namespace, here the one it serves.
             _leads(api_client, proc)
-            custom.create_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, manager
-            )
+            create_manager(custom, namespace, manager_body("team", [inline("team-pull")]))
             eventually(
-                lambda: _pull_secrets(core, namespace) == ["team-pull"],
+                lambda: pull_secrets(core, namespace) == ["team-pull"],
                 what="default ServiceAccount patched",
             )
             eventually(
                 lambda: (
-                    custom.get_namespaced_custom_object(
-                        API_GROUP, API_VERSION, namespace, PLURAL, "team"
-                    )
-                    .get("status", {})
-                    .get("phase")
-                    == "Ready"
+                    get_manager(custom, namespace, "team").get("status", {}).get("phase") == "Ready"
                 ),
                 what="manager Ready (its status written as the operator)",
             )
             names = [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
             assert "team-pull" in names
             assert "from-cluster" not in names
-            assert _pull_secrets(core, other) == []
+            assert pull_secrets(core, other) == []
             # Deleting lists the manager's Secrets in its namespace only, as the Role allows.
-            custom.delete_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, "team"
-            )
-            eventually(
-                gone(
-                    lambda: custom.get_namespaced_custom_object(
-                        API_GROUP, API_VERSION, namespace, PLURAL, "team"
-                    )
-                ),
-                what="manager deleted through its finalizer",
-            )
+            delete_manager(custom, namespace, "team")
             eventually(gone(lambda: core.read_namespaced_secret("team-pull", namespace)))
-            eventually(lambda: _pull_secrets(core, namespace) == [], what="entry removed")
+            eventually(lambda: pull_secrets(core, namespace) == [], what="entry removed")
             _no_forbidden(proc)
         _released(api_client, proc)
     finally:

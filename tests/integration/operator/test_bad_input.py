@@ -4,7 +4,7 @@ import base64
 
 from kubernetes import client
 
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
     events_for,
     get_manager,

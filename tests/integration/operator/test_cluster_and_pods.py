@@ -6,10 +6,10 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from cheiron import API_GROUP, API_VERSION
 from cheiron.api.meta import NEEDS_RECREATION, RECONCILABLE, RECONCILE_WITH
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
+    delete_manager,
     events_for,
     get_manager,
     inline,
@@ -18,17 +18,14 @@ from tests.integration.operator.conftest import (
     wait_for_pull_secrets,
 )
 from tests.support.operator import OperatorProcess
-from tests.support.poll import eventually, gone
+from tests.support.poll import eventually
 
 
 @pytest.fixture
 def cluster_manager(custom: client.CustomObjectsApi) -> Iterator[str]:
     name = f"cluster-{uuid.uuid4().hex[:6]}"
     yield name
-    custom.delete_cluster_custom_object(
-        API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", name
-    )
-    eventually(gone(lambda: get_manager(custom, None, name)), what="cluster manager deleted")
+    delete_manager(custom, None, name)
 
 
 def test_cluster_manager_reaches_new_namespaces_and_respects_exclusions(

@@ -1,6 +1,5 @@
 """ECR entries end to end: moto over HTTP, the real apiserver, the operator as a process."""
 
-import base64
 import datetime
 import json
 import uuid
@@ -10,10 +9,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from cheiron import API_GROUP, API_VERSION
 from cheiron.devcluster import ControlPlane
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
+    delete_manager,
+    docker_config,
     events_for,
     get_manager,
     inline,
@@ -24,7 +24,7 @@ from tests.integration.operator.conftest import (
 )
 from tests.support.moto import ACCOUNT, REGION, REGISTRY, TOKEN_PASSWORD, MotoServer
 from tests.support.operator import OperatorProcess
-from tests.support.poll import eventually, gone
+from tests.support.poll import eventually
 
 WRONG_SECRET = "wrong-secret-key-never-logged"
 
@@ -50,8 +50,7 @@ def ecr_operator(
 
 
 def _auths(core: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any]:
-    secret = core.read_namespaced_secret(name, namespace)
-    auths: dict[str, Any] = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))["auths"]
+    auths: dict[str, Any] = docker_config(core.read_namespaced_secret(name, namespace))["auths"]
     return auths
 
 
@@ -150,10 +149,7 @@ def cluster_ecr(custom: client.CustomObjectsApi) -> Iterator[str]:
     body["spec"]["target"] = {"namespaces": {"names": ["nowhere"]}}
     create_manager(custom, None, body)
     yield name
-    custom.delete_cluster_custom_object(
-        API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", name
-    )
-    eventually(gone(lambda: get_manager(custom, None, name)), what=f"{name} deleted")
+    delete_manager(custom, None, name)
 
 
 def test_eatr_label_brings_in_the_secret_for_that_registry_only(

@@ -6,9 +6,7 @@ is the operator's own (`_next_delay`): a pass at each renewal time, else at the 
 """
 
 import asyncio
-import base64
 import datetime
-import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -17,7 +15,6 @@ import kopf
 import pytest
 from kubernetes import client
 
-from cheiron import API_GROUP, API_VERSION
 from cheiron.api.observed import (
     ManagerKind,
 )
@@ -25,11 +22,15 @@ from cheiron.controllers import runtime as runtime_module
 from cheiron.controllers.managers import _next_delay, reconcile
 from cheiron.controllers.runtime import Runtime, configure
 from cheiron.k8s.objects import Kube
-from tests.integration.operator.conftest import create_manager, manager_body
-from tests.support.poll import eventually, gone
+from tests.support.managers import (
+    create_manager,
+    delete_manager,
+    docker_config,
+    get_manager,
+    manager_body,
+)
+from tests.support.moto import REGISTRY
 from tests.support.simulation import (
-    CLUSTER_PLURAL,
-    REGISTRY,
     SIM_START,
     Simulation,
     expiry_of,
@@ -57,8 +58,7 @@ def simulated(api_client: client.ApiClient) -> Iterator[Simulation]:
 
 
 def _token_expiry(core: client.CoreV1Api, namespace: str, name: str) -> datetime.datetime:
-    secret = core.read_namespaced_secret(name, namespace)
-    auths = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))["auths"]
+    auths = docker_config(core.read_namespaced_secret(name, namespace))["auths"]
     return expiry_of(auths[REGISTRY]["password"])
 
 
@@ -83,7 +83,7 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
         versions: dict[str, set[str]] = {ns: set() for ns in namespaces}
         passes = 0
         while simulated.now < SIM_START + datetime.timedelta(hours=48):
-            raw = custom.get_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, name)
+            raw = get_manager(custom, None, name)
             result = asyncio.run(
                 reconcile(ManagerKind.CLUSTER, kopf.Body(raw), indexes_from(api_client))
             )
@@ -111,14 +111,6 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
             assert len(versions[ns]) == simulated.issued
         assert passes < 48 * 2 + 2 * simulated.issued
     finally:
-        custom.delete_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, name)
-        eventually(
-            gone(
-                lambda: custom.get_cluster_custom_object(
-                    API_GROUP, API_VERSION, CLUSTER_PLURAL, name
-                )
-            ),
-            what="manager deleted",
-        )
+        delete_manager(custom, None, name)
         for extra in namespaces[1:]:
             core.delete_namespace(extra)

@@ -1,12 +1,11 @@
 """Two replicas against one control plane: one acts, the other takes over, nothing twice."""
 
-import re
 from pathlib import Path
 
 from kubernetes import client
 
 from cheiron.devcluster import ControlPlane
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
     inline,
     manager_body,
@@ -19,10 +18,6 @@ from tests.support.poll import eventually
 LEASE_SECONDS = 3
 # A deadline for the poll, not a measurement (bench/failover.py measures the takeover).
 TAKEOVER = LEASE_SECONDS + 30
-
-
-def _passes(proc: OperatorProcess) -> list[int]:
-    return [int(n) for n in re.findall(r"reconciled \S+: \w+, (\d+) writes", proc.logs())]
 
 
 def _replica(control_plane: ControlPlane, tmp_path: Path, name: str, ns: str) -> OperatorProcess:
@@ -59,7 +54,7 @@ def test_one_acts_the_other_takes_over(  # noqa: PLR0917 - fixtures
             assert not second.ready()
             create_manager(custom, namespace, manager_body("m", [inline("a")]))
             wait_for_pull_secrets(core, namespace, ["a"])
-            assert _passes(second) == [], "the standby acted"
+            assert second.passes() == [], "the standby acted"
             lease = client.CoordinationV1Api(core.api_client).read_namespaced_lease(
                 "cheiron", namespace
             )
@@ -69,7 +64,7 @@ def test_one_acts_the_other_takes_over(  # noqa: PLR0917 - fixtures
             # A crash: no release, so the standby waits out the lease, then leads.
             first.kill()
             eventually(second.ready, timeout=TAKEOVER, what="second replica leads")
-            passes = eventually(lambda: _passes(second), what="the new leader reconciles")
+            passes = eventually(second.passes, what="the new leader reconciles")
             # Converged already: the new leader writes nothing the first one wrote.
             assert passes[0] == 0
             assert (

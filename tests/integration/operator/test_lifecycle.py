@@ -7,8 +7,9 @@ from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.meta import ADDED, IGNORE, RECONCILABLE, RECONCILE_WITH, RECONCILED
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
+    delete_manager,
     inline,
     manager_body,
     pull_secrets,
@@ -83,17 +84,7 @@ def test_deleting_the_manager_removes_only_what_cheiron_added(
     wait_for_pull_secrets(core, namespace, ["own", "shared", "a"], account="app")
     assert core.read_namespaced_service_account("app", namespace).metadata.annotations[ADDED] == "a"
 
-    custom.delete_namespaced_custom_object(
-        API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", "m"
-    )
-    eventually(
-        gone(
-            lambda: custom.get_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", "m"
-            )
-        ),
-        what="manager deleted (finalizer released)",
-    )
+    delete_manager(custom, namespace, "m")
     # "shared" was the user's before cheiron listed it: it stays.
     wait_for_pull_secrets(core, namespace, ["own", "shared"], account="app")
     annotations = core.read_namespaced_service_account("app", namespace).metadata.annotations or {}

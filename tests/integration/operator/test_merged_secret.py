@@ -5,11 +5,12 @@ import json
 
 from kubernetes import client
 
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
     get_manager,
     inline,
     manager_body,
+    patch_spec,
     ready_condition,
     set_secrets,
     wait_for_pull_secrets,
@@ -64,14 +65,7 @@ def test_merged_secret(
     assert "ghcr.io" in condition["message"]
 
     # Back to one Secret per entry: the merged one goes, the entries' come.
-    custom.patch_namespaced_custom_object(
-        "cheiron.anny.co",
-        "v1alpha1",
-        namespace,
-        "imagepullsecretmanagers",
-        "m",
-        {"spec": {"target": None}},
-    )
+    patch_spec(custom, namespace, "m", {"target": None})
     set_secrets(custom, namespace, "m", [inline("first")])
     wait_for_pull_secrets(core, namespace, ["first"])
     eventually(

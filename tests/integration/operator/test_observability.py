@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from cheiron.devcluster import ControlPlane
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
     get_manager,
     inline,

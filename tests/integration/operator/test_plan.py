@@ -8,7 +8,7 @@ from pathlib import Path
 from kubernetes import client
 
 from cheiron.devcluster import ControlPlane
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
     inline,
     manager_body,

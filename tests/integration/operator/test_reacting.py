@@ -1,13 +1,12 @@
 """Changes propagate by watch: new ServiceAccounts, rotated passwords, removed entries."""
 
-import base64
-import json
 import time
 
 from kubernetes import client
 
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
+    docker_config,
     events_for,
     inline,
     manager_body,
@@ -20,9 +19,7 @@ from tests.support.poll import eventually
 
 
 def _payload(core: client.CoreV1Api, namespace: str, name: str) -> dict[str, object]:
-    secret = core.read_namespaced_secret(name, namespace)
-    loaded: dict[str, object] = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
-    return loaded
+    return docker_config(core.read_namespaced_secret(name, namespace))
 
 
 def _password(core: client.CoreV1Api, namespace: str, name: str, registry: str) -> str:

@@ -4,7 +4,7 @@ import datetime
 
 from kubernetes import client
 
-from tests.integration.operator.conftest import create_manager, events_for, inline, manager_body
+from tests.support.managers import create_manager, events_for, inline, manager_body
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually, gone
 

@@ -1,12 +1,11 @@
 """Once converged, resyncs and a restarted operator write nothing."""
 
-import re
 from pathlib import Path
 
 from kubernetes import client
 
 from cheiron.devcluster import ControlPlane
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
     get_manager,
     inline,
@@ -17,10 +16,6 @@ from tests.integration.operator.conftest import (
 )
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
-
-
-def _passes(log: str, key: str) -> list[int]:
-    return [int(n) for n in re.findall(rf"reconciled {re.escape(key)}: \w+, (\d+) writes", log)]
 
 
 def test_restart_and_resync_write_nothing(
@@ -60,7 +55,7 @@ def test_restart_and_resync_write_nothing(
     with second:
         # The first pass after the restart and at least two resyncs, each with zero writes.
         passes = eventually(
-            lambda: _passes(second.logs(), key) if len(_passes(second.logs(), key)) >= 3 else None,
+            lambda: second.passes(key) if len(second.passes(key)) >= 3 else None,
             what="three reconcile passes",
         )
         assert passes[:3] == [0, 0, 0]

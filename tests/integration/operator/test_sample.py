@@ -8,7 +8,7 @@ from typing import Any
 from kubernetes import client
 
 from cheiron import API_GROUP, API_VERSION
-from tests.integration.operator.conftest import create_manager, load_sample
+from tests.support.managers import create_manager, docker_config, load_sample
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -51,7 +51,7 @@ def test_original_sample(
     hub = core.read_namespaced_secret("docker-hub", namespace)
     assert hub.type == "kubernetes.io/dockerconfigjson"
     assert hub.metadata.labels["app.kubernetes.io/managed-by"] == "cheiron"
-    config = json.loads(base64.b64decode(hub.data[".dockerconfigjson"]))
+    config = docker_config(hub)
     entry = config["auths"]["https://index.docker.io/v1/"]
     assert base64.b64decode(entry["auth"]) == b"<my-docker-username>:<my-docker-password>"
 

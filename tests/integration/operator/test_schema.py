@@ -9,9 +9,9 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
-from tests.integration.operator.conftest import inline, manager_body
-
-ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+from cheiron.api.crd import KINDS
+from tests.support.managers import create_manager, inline, manager_body
+from tests.support.moto import REGISTRY as ECR
 
 
 @pytest.mark.parametrize(
@@ -62,9 +62,7 @@ def test_selector_requirements_are_checked(crds: None, custom: client.CustomObje
         "namespaces": {"labels": [{"matchExpressions": [{"key": "team", "operator": "In"}]}]}
     }
     with pytest.raises(ApiException) as info:
-        custom.create_cluster_custom_object(
-            API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", body
-        )
+        create_manager(custom, None, body)
     assert info.value.status == 422
     assert "In and NotIn need values" in info.value.body
 
@@ -74,17 +72,12 @@ def test_cluster_refs_must_name_their_namespace(
 ) -> None:
     body = manager_body("bad-cluster", [{"existingSecretRef": {"name": "x"}}], cluster=True)
     with pytest.raises(ApiException) as info:
-        custom.create_cluster_custom_object(
-            API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", body
-        )
+        create_manager(custom, None, body)
     assert info.value.status == 422
     assert "existingSecretRef.namespace" in info.value.body
 
 
-CLUSTER_PLURALS = {
-    "ClusterImagePullSecretManager": "clusterimagepullsecretmanagers",
-    "ClusterImageBackup": "clusterimagebackups",
-}
+KINDS_BY_NAME = {k.kind: k for k in KINDS}
 SAMPLES = sorted((Path(__file__).parents[3] / "samples").glob("*.yaml"))
 
 
@@ -93,12 +86,12 @@ def test_every_sample_is_accepted_by_the_apiserver(
     crds: None, custom: client.CustomObjectsApi, namespace: str, path: Path
 ) -> None:
     for body in yaml.safe_load_all(path.read_text()):
-        cluster_plural = CLUSTER_PLURALS.get(body["kind"])
-        if cluster_plural is not None:
-            custom.create_cluster_custom_object(
-                API_GROUP, API_VERSION, cluster_plural, body, dry_run="All"
+        kind = KINDS_BY_NAME[body["kind"]]
+        if kind.namespaced:
+            custom.create_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, kind.plural, body, dry_run="All"
             )
         else:
-            custom.create_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", body, dry_run="All"
+            custom.create_cluster_custom_object(
+                API_GROUP, API_VERSION, kind.plural, body, dry_run="All"
             )

@@ -7,17 +7,16 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from cheiron import API_GROUP, API_VERSION
-from tests.integration.operator.conftest import (
+from tests.support.managers import (
     create_manager,
-    get_manager,
+    delete_manager,
     inline,
     manager_body,
     pull_secrets,
     wait_for_pull_secrets,
 )
 from tests.support.operator import OperatorProcess
-from tests.support.poll import eventually, gone
+from tests.support.poll import eventually
 
 ClusterManager = Callable[[dict[str, Any]], str]
 
@@ -37,11 +36,7 @@ def cluster_manager(custom: client.CustomObjectsApi) -> Iterator[ClusterManager]
 
     yield make
     for name in names:
-        custom.delete_cluster_custom_object(
-            API_GROUP, API_VERSION, "clusterimagepullsecretmanagers", name
-        )
-    for name in names:
-        eventually(gone(lambda name=name: get_manager(custom, None, name)), what=f"{name} deleted")
+        delete_manager(custom, None, name)
 
 
 def _secret_names(core: client.CoreV1Api, namespace: str) -> list[str]:

@@ -9,7 +9,7 @@ from kubernetes.client.rest import ApiException
 from cheiron.api.meta import IGNORE, RECONCILE_WITH, RECONCILED
 from cheiron.devcluster import ControlPlane
 from cheiron.devcluster.cluster import free_port
-from tests.integration.operator.conftest import create_manager, inline, manager_body
+from tests.support.managers import create_manager, inline, manager_body
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
