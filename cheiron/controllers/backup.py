@@ -29,7 +29,7 @@ from cheiron.api.models import (
     Rewrite,
 )
 from cheiron.api.observed import BackupInfo, WorkloadInfo, backup_info, workload_info
-from cheiron.controllers.indexes import Indexes, in_namespace
+from cheiron.controllers.indexes import Indexes, in_namespace, managers
 from cheiron.controllers.managers import condition, write_status
 from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.fsm import backup as image_fsm
@@ -74,6 +74,8 @@ class _Copies:
     finished: dict[str, skopeo.CopyResult | str] = field(default_factory=dict)
     # The records as last written: status read through the watch may lag behind them.
     records: dict[str, BackedUpImage] | None = None
+    # UID of the pull-Secret manager this backup applied (None: not yet, or the name is taken).
+    manager_uid: str | None = None
 
 
 _copies: dict[str, _Copies] = {}
@@ -269,10 +271,9 @@ async def _rewrite(
     workloads: Iterable[WorkloadInfo],
     records: dict[str, BackedUpImage],
     idx: Indexes,
-) -> int:
-    """Point workloads whose images are all backed up at their backups; the writes made."""
+) -> None:
+    """Point workloads whose images are all backed up at their backups."""
     secret = pull_secret_name(info.name)
-    writes = 0
     for w in workloads:
         account = next(
             (a for a in in_namespace(idx.accounts, w.namespace) if a.name == w.service_account),
@@ -295,11 +296,9 @@ async def _rewrite(
             w.name,
             rewrite_operations(rewrite),
         )
-        writes += 1
         if patched:
             images = ", ".join(f"{c.container.name}: {c.image}" for c in rewrite.changes)
             await _event(w, "ImageRewritten", f"pointed at backups ({images})")
-    return writes
 
 
 # --- the reconcile -------------------------------------------------------------------
@@ -308,6 +307,37 @@ async def _rewrite(
 def all_workloads(idx: Indexes) -> list[WorkloadInfo]:
     """Every indexed Deployment, DaemonSet and StatefulSet."""
     return [w for store in (idx.workloads or {}).values() for w in store]
+
+
+async def _ensure_manager(
+    idx: Indexes, manager: dict[str, Any], copies: _Copies, owner_uid: str
+) -> bool:
+    """Apply the pull-Secret manager unless the watch shows it applied; False: not ours."""
+    if not _manager_applied(idx, manager, copies.manager_uid):
+        copies.manager_uid = await asyncio.to_thread(
+            runtime().kube.apply_cluster_manager, manager, owner_uid
+        )
+    return copies.manager_uid is not None
+
+
+def _manager_applied(idx: Indexes, manager: dict[str, Any], applied_uid: str | None) -> bool:
+    """The manager this backup applied is watched with this spec: applying changes nothing.
+
+    Passes run on every workload, ServiceAccount and Namespace event; without this each
+    would cost a create refused with 409 and a read.
+    """
+    current = [
+        m
+        for m in managers(*([] if idx.cipsm is None else [idx.cipsm]))
+        if m.name == manager["metadata"]["name"]
+    ]
+    return (
+        applied_uid is not None
+        and len(current) == 1
+        and current[0].uid == applied_uid
+        and current[0].spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+        == manager["spec"]
+    )
 
 
 def _status_images(records: dict[str, BackedUpImage], invalid: dict[str, str]) -> list[Any]:
@@ -379,8 +409,7 @@ async def reconcile(body: kopf.Body, idx: Indexes) -> float:
 
     secret_namespaces = sorted({w.namespace for w in workloads if needs_pull_secret(spec, w)})
     manager = pull_secret_manager(info.name, info.uid, spec, secret_namespaces)
-    conflict = not await asyncio.to_thread(rt.kube.apply_cluster_manager, manager, info.uid)
-    rewritten = 0
+    conflict = not await _ensure_manager(idx, manager, copies, info.uid)
     if spec.rewrite is Rewrite.WORKLOADS and not conflict:
         await _rewrite(info, workloads, records, idx)
     rewritten = sum(1 for w in workloads if BACKUP_ORIGINALS in w.annotations)

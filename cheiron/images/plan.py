@@ -32,7 +32,7 @@ from cheiron.images.reference import (
     parse,
     pinned,
 )
-from cheiron.targeting import ALWAYS_EXCLUDED
+from cheiron.targeting import eligible
 
 
 def container_key(container: ContainerImage) -> str:
@@ -55,12 +55,8 @@ def namespace_selected(
     spec: ClusterImageBackupSpec, namespace: NamespaceInfo | None, operator_namespace: str
 ) -> bool:
     """A namespace the backup acts in: usable, not opted out, not excluded."""
-    return (
-        namespace is not None
-        and namespace.usable
-        and namespace.name not in ALWAYS_EXCLUDED
-        and namespace.name != operator_namespace
-        and namespace.name not in spec.exclude_namespaces
+    return namespace is not None and eligible(
+        namespace, (*spec.exclude_namespaces, operator_namespace)
     )
 
 
@@ -86,16 +82,24 @@ class Wanted:
     repository: str
 
 
-def source_of(spec: ClusterImageBackupSpec, image: str) -> ImageRef | None:
-    """The parsed reference, or None when it already lives in the backup registry.
+def wanted_of(spec: ClusterImageBackupSpec, image: str) -> Wanted | None:
+    """The parsed reference and its backup, or None when it already lives in the backup.
 
     Raises InvalidReference for an image that cannot be parsed or mapped.
     """
     ref = parse(image)
     if in_registry(ref, spec.registry.host, spec.registry.prefix):
         return None
-    backup_repository(ref, spec.registry.host, spec.registry.prefix)  # mappable at all?
-    return ref
+    return Wanted(ref, backup_repository(ref, spec.registry.host, spec.registry.prefix))
+
+
+def source_of(spec: ClusterImageBackupSpec, image: str) -> ImageRef | None:
+    """The parsed reference, or None when it already lives in the backup registry.
+
+    Raises InvalidReference for an image that cannot be parsed or mapped.
+    """
+    wanted = wanted_of(spec, image)
+    return None if wanted is None else wanted.source
 
 
 def wanted_images(
@@ -112,13 +116,12 @@ def wanted_images(
         images = [c.image for c in workload.containers] + list(originals(workload).values())
         for image in images:
             try:
-                ref = source_of(spec, image)
+                found = wanted_of(spec, image)
             except InvalidReference as e:
                 invalid[image] = str(e)
                 continue
-            if ref is not None:
-                repository = backup_repository(ref, spec.registry.host, spec.registry.prefix)
-                wanted.setdefault(ref.name, Wanted(ref, repository))
+            if found is not None:
+                wanted.setdefault(found.source.name, found)
     return wanted, invalid
 
 

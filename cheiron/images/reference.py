@@ -55,14 +55,6 @@ class ImageRef:
         digest = f"@{self.digest}" if self.digest else ""
         return f"{self.repository}{tag}{digest}"
 
-    def with_digest(self, digest: str) -> "ImageRef":
-        """The same repository and tag, pinned to `digest`."""
-        return ImageRef(self.host, self.path, self.tag, digest)
-
-    def untagged(self) -> "ImageRef":
-        """The same repository and digest without the tag."""
-        return ImageRef(self.host, self.path, None, self.digest)
-
 
 def _looks_like_host(part: str) -> bool:
     # The runtimes' rule: a first component with a dot or a port, or `localhost`, is a host.

@@ -202,28 +202,29 @@ class Kube:
             raise
         return True
 
-    def apply_cluster_manager(self, body: dict[str, Any], owner_uid: str) -> bool:
+    def apply_cluster_manager(self, body: dict[str, Any], owner_uid: str) -> str | None:
         """Create a ClusterImagePullSecretManager, or set the spec of the one `owner_uid` owns.
 
-        False when the name is taken by a manager somebody else made: it is never adopted.
+        Returns the manager's UID; None when the name is taken by a manager somebody else
+        made: it is never adopted.
         """
         plural, name = "clusterimagepullsecretmanagers", body["metadata"]["name"]
         try:
-            self.custom.create_cluster_custom_object(API_GROUP, API_VERSION, plural, body)
+            created = self.custom.create_cluster_custom_object(API_GROUP, API_VERSION, plural, body)
         except ApiException as e:
             if e.status != CONFLICT:
                 raise
         else:
-            return True
+            return str(created["metadata"]["uid"])
         current = self.custom.get_cluster_custom_object(API_GROUP, API_VERSION, plural, name)
-        owners = (current.get("metadata") or {}).get("ownerReferences") or []
-        if not any(o.get("uid") == owner_uid for o in owners):
-            return False
+        meta = current.get("metadata") or {}
+        if not any(o.get("uid") == owner_uid for o in meta.get("ownerReferences") or []):
+            return None
         if current.get("spec") != body["spec"]:
             self.custom.patch_cluster_custom_object(
                 API_GROUP, API_VERSION, plural, name, {"spec": body["spec"]}
             )
-        return True
+        return str(meta["uid"])
 
     # --- Events --------------------------------------------------------------------
 

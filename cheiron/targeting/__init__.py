@@ -22,6 +22,7 @@ __all__ = [
     "account_selected",
     "annotations_match",
     "cluster_targets",
+    "eligible",
     "labels_match",
     "namespace_selected",
     "namespaced_targets",
@@ -82,17 +83,21 @@ def namespace_selected(
     )
 
 
+def eligible(namespace: NamespaceInfo, exclude: Iterable[str] = ()) -> bool:
+    """Usable, not excluded, and not one only a rule naming it may select (kube-system)."""
+    return (
+        namespace.usable
+        and namespace.name not in ALWAYS_EXCLUDED
+        and namespace.name not in set(exclude)
+    )
+
+
 def eatr_selected(namespace: NamespaceInfo, registry: str, exclude: Iterable[str] = ()) -> bool:
     """Eatr's opt-in: the namespace carries the label `<registry>: "true"`.
 
     Exclusions still win, as for every other rule.
     """
-    return (
-        namespace.usable
-        and namespace.name not in ALWAYS_EXCLUDED
-        and namespace.name not in set(exclude)
-        and namespace.labels.get(registry) == "true"
-    )
+    return eligible(namespace, exclude) and namespace.labels.get(registry) == "true"
 
 
 def namespaced_targets(own_namespace: str, namespaces: Mapping[str, NamespaceInfo]) -> list[str]:

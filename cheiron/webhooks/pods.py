@@ -10,7 +10,7 @@ import kopf
 
 from cheiron.api.meta import BACKUP_ORIGINALS
 from cheiron.api.observed import pod_spec_images
-from cheiron.controllers.indexes import Indexes, in_namespace, one_per_key
+from cheiron.controllers.indexes import Indexes, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.images.plan import PodFacts, PodRewrite, admit_pod
 from cheiron.webhooks.common import decide
@@ -33,7 +33,7 @@ def _backup_rewrite(body: kopf.Body, kwargs: dict[str, Any]) -> PodRewrite | Non
     return admit_pod(
         [b for store in idx.backups.values() for b in store],
         pod,
-        namespace=one_per_key(idx.namespaces).get(namespace),
+        namespace=idx.namespace_map().get(namespace),
         workloads=in_namespace(idx.workloads, namespace),
         secrets_present=idx.secrets_in(namespace),
         operator_namespace=runtime().operator_namespace,

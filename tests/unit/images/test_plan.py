@@ -7,8 +7,10 @@ from cheiron.api.models import BackedUpImage, ClusterImageBackupSpec, ImageState
 from cheiron.api.observed import (
     BackupInfo,
     ContainerImage,
+    ManagerKind,
     NamespaceInfo,
     WorkloadInfo,
+    manager_info,
     workload_info,
 )
 from cheiron.images.plan import (
@@ -19,6 +21,7 @@ from cheiron.images.plan import (
     merge_records,
     plan_rewrite,
     pod_opted_out,
+    pull_secret_manager,
     wanted_images,
     workload_selected,
 )
@@ -245,3 +248,15 @@ def test_pod_admission_leaves_pods_alone_when_it_must() -> None:
     assert _admit(_backup(), annotations={IGNORE: "true"}) is None
     quiet = _workload("nginx:1", annotations={IGNORE: "true"})
     assert _admit(_backup(), workloads=(quiet,)) is None
+
+
+def test_pull_secret_manager_spec_reads_back_unchanged() -> None:
+    # The backup controller skips applying its manager when the watched one dumps to this
+    # spec: a spec that read back differently would be applied again on every pass.
+    manager = pull_secret_manager("nightly", "uid-1", SPEC, ["team", "a-team", "team"])
+    manager["metadata"]["uid"] = "uid-2"
+    watched = manager_info(ManagerKind.CLUSTER, manager)
+    assert (
+        watched.spec.model_dump(by_alias=True, exclude_none=True, mode="json") == (manager["spec"])
+    )
+    assert manager["spec"]["target"]["namespaces"]["names"] == ["a-team", "team"]
