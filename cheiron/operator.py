@@ -182,7 +182,6 @@ def _lead(options: Options, api: Any) -> LeaderElection:
     while not election.try_acquire_or_renew():
         time.sleep(retry)
     log.info("leading as %s", election.identity)
-    metrics.LEADER.set(1)
 
     def renew() -> None:
         while True:
@@ -208,9 +207,9 @@ def run(options: Options) -> None:
     api = api_client(options.kubeconfig)
     if options.metrics_port:
         metrics.serve(options.metrics_host, options.metrics_port, _started.is_set)
+    # Blocks a standby until it leads; alone, this replica leads from the start.
     election = _lead(options, api) if options.leader_election else None
-    if election is None:
-        metrics.LEADER.set(1)
+    metrics.LEADER.set(1)
     configure(
         Runtime(
             Kube(api),

@@ -11,7 +11,7 @@ from typing import Any
 from kubernetes import client
 
 from cheiron.api.models import SecretEntry
-from cheiron.api.observed import DOCKERCONFIGJSON_KEY, ManagerInfo
+from cheiron.api.observed import ManagerInfo
 from cheiron.fsm import entries
 from cheiron.fsm.manager import EntryOutcome
 from cheiron.fsm.plan import ManagerPlan, plan
@@ -33,11 +33,7 @@ def compute(
         if isinstance(target, EntryOutcome):
             return target
         name = entry.secret_name
-        copy = next(
-            (s for s in seen.secrets if s.name == name and s.owner_uid == manager.uid), None
-        )
-        secret = kube.read_secret(copy.namespace, copy.name) if copy else None
-        payload = secret.data.get(DOCKERCONFIGJSON_KEY) if secret else None
+        payload = entries.own_payload(manager, entry, seen.secrets, kube.read_secret)
         if payload:
             return EntryOutcome(name, True, "Resolved", payload=payload, update=False)
         return EntryOutcome(

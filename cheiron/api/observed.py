@@ -33,6 +33,12 @@ class ManagerKind(StrEnum):
     CLUSTER = "ClusterImagePullSecretManager"
 
 
+PLURALS = {
+    ManagerKind.NAMESPACED: "imagepullsecretmanagers",
+    ManagerKind.CLUSTER: "clusterimagepullsecretmanagers",
+}
+
+
 @dataclass(frozen=True)
 class ManagerInfo:
     """A manager as observed: identity and validated spec."""
@@ -136,6 +142,13 @@ def namespace_info(body: Mapping[str, Any]) -> NamespaceInfo:
         annotations=dict(meta.get("annotations") or {}),
         terminating=bool(meta.get("deletionTimestamp"))
         or (body.get("status") or {}).get("phase") == "Terminating",
+    )
+
+
+def relevant_secret(body: Mapping[str, Any]) -> bool:
+    """A pull Secret or one of cheiron's own: the only Secrets cheiron keeps in memory."""
+    return body.get("type") == DOCKERCONFIGJSON_TYPE or OWNER_UID_LABEL in (
+        _meta(body).get("labels") or {}
     )
 
 

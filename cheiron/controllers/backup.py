@@ -30,7 +30,7 @@ from cheiron.api.models import (
 )
 from cheiron.api.observed import BackupInfo, WorkloadInfo, backup_info, workload_info
 from cheiron.controllers.indexes import Indexes, in_namespace, managers
-from cheiron.controllers.managers import condition, write_status
+from cheiron.controllers.managers import condition, invalid_message, write_status
 from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.fsm import backup as image_fsm
 from cheiron.fsm.renewal import backoff
@@ -128,15 +128,11 @@ def _registries(spec: ClusterImageBackupSpec) -> tuple[skopeo.RegistryAccess, ..
 # --- copies --------------------------------------------------------------------------
 
 
-async def _copy(
-    key: str, copies: _Copies, source: str, request: skopeo.CopyRequest | Exception
-) -> None:
+async def _copy(key: str, copies: _Copies, source: str, request: skopeo.CopyRequest) -> None:
     try:
-        if isinstance(request, Exception):
-            raise request
         async with copies.limit:
             copies.finished[source] = await asyncio.to_thread(skopeo.backup, request)
-    except (skopeo.CopyError, _CredentialsError) as e:
+    except skopeo.CopyError as e:
         copies.finished[source] = str(e)
     except Exception as e:
         log.exception("backup of %s failed", source)
@@ -219,15 +215,6 @@ def _due(records: dict[str, BackedUpImage], copies: _Copies, now: datetime.datet
     ]
 
 
-def _registries_or_error(
-    spec: ClusterImageBackupSpec,
-) -> tuple[skopeo.RegistryAccess, ...] | _CredentialsError:
-    try:
-        return _registries(spec)
-    except _CredentialsError as e:
-        return e
-
-
 async def _schedule(
     info: BackupInfo,
     records: dict[str, BackedUpImage],
@@ -239,20 +226,25 @@ async def _schedule(
     due = _due(records, copies, now)
     if not due:
         return
-    registries = await asyncio.to_thread(_registries_or_error, info.spec)
+    key = _key(info.name)
+    try:
+        registries = await asyncio.to_thread(_registries, info.spec)
+    except _CredentialsError as e:
+        # Nothing to copy with: each due image finishes at once with why, as a failed copy.
+        copies.finished.update(dict.fromkeys(due, str(e)))
+        registries = None
     for source in due:
         record, want = records[source], wanted[source]
-        request: skopeo.CopyRequest | Exception = (
-            registries
-            if isinstance(registries, Exception)
-            else _request(want, record.digest or want.source.digest, registries)
-        )
         records[source] = record.model_copy(
             update={"state": ImageState(image_fsm.fire(record.state, "copy"))}
         )
-        copies.running[source] = asyncio.get_running_loop().create_task(
-            _copy(_key(info.name), copies, source, request)
-        )
+        if registries is not None:
+            request = _request(want, record.digest or want.source.digest, registries)
+            copies.running[source] = asyncio.get_running_loop().create_task(
+                _copy(key, copies, source, request)
+            )
+    if registries is None:
+        runtime().wake(key)
 
 
 # --- rewriting -----------------------------------------------------------------------
@@ -351,9 +343,7 @@ def _status_images(records: dict[str, BackedUpImage], invalid: dict[str, str]) -
 async def _invalid(body: kopf.Body, error: ValidationError) -> float:
     status = dict(body.get("status") or {})
     generation = int(body.metadata.get("generation") or 0)
-    message = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
-    )
+    message = invalid_message(error)
     await write_status(
         PLURAL,
         body,

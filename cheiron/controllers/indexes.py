@@ -12,9 +12,9 @@ import kopf
 from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.meta import OWNER_UID_LABEL
 from cheiron.api.models import Mode
 from cheiron.api.observed import (
+    PLURALS,
     AccountInfo,
     BackupInfo,
     ManagerInfo,
@@ -25,10 +25,11 @@ from cheiron.api.observed import (
     account_info,
     manager_info,
     namespace_info,
+    relevant_secret,
     secret_info,
 )
 from cheiron.controllers.runtime import runtime
-from cheiron.fsm.manager import names_in_namespace, offered_for_recovery
+from cheiron.fsm.manager import names_in_namespace, offered_for_recovery, owned_or_in
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,6 @@ ManagerIndex = kopf.Index[None, ManagerInfo]
 WorkloadIndex = kopf.Index[str, WorkloadInfo]
 BackupIndex = kopf.Index[None, BackupInfo]
 
-PLURALS = {
-    ManagerKind.NAMESPACED: "imagepullsecretmanagers",
-    ManagerKind.CLUSTER: "clusterimagepullsecretmanagers",
-}
-
 
 @kopf.index("", "v1", "namespaces")
 def namespaces_idx(body: kopf.Body, **_: Any) -> dict[str, NamespaceInfo]:
@@ -53,9 +49,7 @@ def namespaces_idx(body: kopf.Body, **_: Any) -> dict[str, NamespaceInfo]:
 
 def _relevant_secret(body: kopf.Body, **_: Any) -> bool:
     # Only pull Secrets and cheiron's own matter; all others stay out of memory.
-    return body.get("type") == "kubernetes.io/dockerconfigjson" or OWNER_UID_LABEL in (
-        body.metadata.labels or {}
-    )
+    return relevant_secret(body)
 
 
 @kopf.index("", "v1", "secrets", when=_relevant_secret)
@@ -171,13 +165,9 @@ class Indexes:
 
     def owned_and_targeted(self, owner_uid: str, namespaces: Iterable[str]) -> list[SecretInfo]:
         """Secrets of this owner anywhere, and every indexed Secret in the given namespaces."""
-        wanted = set(namespaces)
-        return [
-            s
-            for ns, store in self.secrets.items()
-            for s in store
-            if ns in wanted or s.owner_uid == owner_uid
-        ]
+        return owned_or_in(
+            (s for store in self.secrets.values() for s in store), owner_uid, namespaces
+        )
 
 
 # --- reading the indexes -------------------------------------------------------------

@@ -19,14 +19,14 @@ from cheiron import API_GROUP, API_VERSION, metrics
 from cheiron.api.meta import NEEDS_RECREATION, OWNER_UID_LABEL, RECONCILED, TRUE
 from cheiron.api.models import ConditionStatus, Mode, SecretEntry
 from cheiron.api.observed import (
-    DOCKERCONFIGJSON_KEY,
+    PLURALS,
     ManagerInfo,
     ManagerKind,
     SecretInfo,
     manager_info,
 )
 from cheiron.controllers.accounts import sync_namespace
-from cheiron.controllers.indexes import PLURALS, Indexes, cipsm_idx, in_namespace
+from cheiron.controllers.indexes import Indexes, cipsm_idx, in_namespace
 from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
@@ -37,13 +37,11 @@ from cheiron.fsm.manager import (
     Progress,
     SecretPlan,
     apply_plan,
-    eatr_targets,
     merged_name,
-    merged_outcome,
     plan_secrets,
     secret_annotations,
     secret_labels,
-    targets,
+    secret_targets,
 )
 from cheiron.fsm.renewal import Cached, backoff, due, renew_at
 from cheiron.k8s.objects import ObjectRef
@@ -68,6 +66,13 @@ def _ref(kind: ManagerKind, body: kopf.Body) -> ObjectRef:
 
 
 # --- status --------------------------------------------------------------------------
+
+
+def invalid_message(error: ValidationError) -> str:
+    """Which fields of a spec are wrong and why, never their values."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
+    )
 
 
 def condition(
@@ -220,22 +225,9 @@ def _seed_token(
     if merged_name(manager) is not None:
         # The merged Secret mixes every entry; a restart renews this token once instead.
         return None
-    copy = next(
-        (
-            s
-            for store in idx.secrets.values()
-            for s in store
-            if s.name == entry.secret_name and s.owner_uid == manager.uid
-        ),
-        None,
-    )
-    if copy is None:
-        return None
-    secret = rt.kube.read_secret(copy.namespace, copy.name)
-    payload = secret.data.get(DOCKERCONFIGJSON_KEY) if secret else None
-    if not payload:
-        return None
-    return Cached(payload, expires, renew, identity)
+    secrets = (s for store in idx.secrets.values() for s in store)
+    payload = entries.own_payload(manager, entry, secrets, rt.kube.read_secret)
+    return Cached(payload, expires, renew, identity) if payload else None
 
 
 def _resolve_ecr(status: dict[str, Any], idx: Indexes) -> entries.ResolveEcr:
@@ -299,9 +291,7 @@ async def _invalid(
     """Report a spec the schema should have refused: which field, never the values."""
     status = dict(body.get("status") or {})
     generation = int(body.metadata.get("generation") or 0)
-    message = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
-    )
+    message = invalid_message(error)
     machine.fire("reconcile")
     machine.fire("fail")
     wanted = {
@@ -338,23 +328,14 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
     )
     machine.fire("resolved")
 
-    namespaces = idx.namespace_map()
-    target_namespaces = targets(manager, namespaces, idx.pods_in)
-    partial = eatr_targets(manager, namespaces, target_namespaces)
-    written: tuple[EntryOutcome, ...] = outcomes
-    overridden: tuple[str, ...] = ()
-    if (merged := merged_name(manager)) is not None:
-        single, overridden = merged_outcome(merged, outcomes)
-        written = (single,)
-        # One Secret holds every entry: an eatr namespace gets it whole.
-        target_namespaces, partial = sorted({*target_namespaces, *partial}), {}
-    existing = idx.owned_and_targeted(manager.uid, [*target_namespaces, *partial])
-    plan = plan_secrets(manager.uid, written, target_namespaces, existing, partial)
+    goes = secret_targets(manager, outcomes, idx.namespace_map(), idx.pods_in)
+    existing = idx.owned_and_targeted(manager.uid, goes.namespaces)
+    plan = plan_secrets(manager.uid, goes.written, goes.full, existing, goes.partial)
     plan = await _apply(manager, plan, ref)
     machine.fire("materialized")
 
     after = apply_plan(existing, plan, manager.uid)
-    touched = set(target_namespaces) | set(partial) | {s.namespace for s in plan.delete}
+    touched = set(goes.namespaces) | {s.namespace for s in plan.delete}
     writes = plan.writes
     for namespace in sorted(touched):
         in_ns = {s.name: s for s in after if s.namespace == namespace}
@@ -363,14 +344,15 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
     machine.fire("annotated", progress)
 
     reason, message = _summary(outcomes, plan.conflicts)
-    if overridden:
+    if goes.overridden:
         message += (
-            f"; registries given by more than one entry (the first wins): {', '.join(overridden)}"
+            "; registries given by more than one entry (the first wins): "
+            f"{', '.join(goes.overridden)}"
         )
     ready = machine.state == "Ready"
     reconciled = sum(
         1
-        for ns in target_namespaces
+        for ns in goes.full
         for account in in_namespace(
             idx.accounts if manager.mode is Mode.SERVICE_ACCOUNT else idx.pods, ns
         )
@@ -380,7 +362,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
         "phase": machine.state,
         "observedGeneration": generation,
         "conditions": [condition(status, ready, reason, message, generation)],
-        "secrets": sorted({o.name for o in written if o.ok}),
+        "secrets": sorted({o.name for o in goes.written if o.ok}),
         "entries": [
             {
                 k: v
@@ -396,11 +378,11 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
             }
             for o in outcomes
         ],
-        "targetNamespaces": len(target_namespaces) + len(partial),
+        "targetNamespaces": len(goes.namespaces),
         "reconciledObjects": reconciled,
         "podsNeedingRecreation": sum(
             1
-            for ns in target_namespaces
+            for ns in goes.full
             for pod in in_namespace(idx.pods, ns)
             if pod.annotations.get(NEEDS_RECREATION) == TRUE
         )

@@ -5,7 +5,7 @@ unit-tested without an API server. Messages name Secrets and keys, never their v
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from cheiron.api.models import DNS_SUBDOMAIN, CredentialsRef, SecretEntry, SecretRef
@@ -14,6 +14,7 @@ from cheiron.api.observed import (
     DOCKERCONFIGJSON_TYPE,
     ManagerInfo,
     ManagerKind,
+    SecretInfo,
 )
 from cheiron.api.sources import EcrRequest
 from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
@@ -211,3 +212,14 @@ def ecr_target(
         source.role_arn,
         source.endpoint_url,
     )
+
+
+def own_payload(
+    manager: ManagerInfo, entry: SecretEntry, secrets: Iterable[SecretInfo], read: ReadSecret
+) -> bytes | None:
+    """The dockerconfigjson of a copy of the entry's Secret that cheiron already wrote."""
+    copy = next(
+        (s for s in secrets if s.name == entry.secret_name and s.owner_uid == manager.uid), None
+    )
+    secret = read(copy.namespace, copy.name) if copy is not None else None
+    return (secret.data.get(DOCKERCONFIGJSON_KEY) or None) if secret is not None else None

@@ -178,6 +178,49 @@ def eatr_targets(
     return dict(sorted(found.items()))
 
 
+@dataclass(frozen=True)
+class SecretTargets:
+    """What a manager's Secrets hold and where they go."""
+
+    # One per entry, or the one merged Secret.
+    written: tuple[EntryOutcome, ...]
+    # Namespaces that get every written Secret, and eatr namespaces with the entries they
+    # asked for.
+    full: list[str]
+    partial: dict[str, frozenset[str]]
+    # Registries that more than one entry gives, in a merged Secret (the first wins).
+    overridden: tuple[str, ...] = ()
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Every namespace that gets a Secret."""
+        return [*self.full, *self.partial]
+
+
+def secret_targets(
+    manager: ManagerInfo,
+    outcomes: tuple[EntryOutcome, ...],
+    namespaces: Mapping[str, NamespaceInfo],
+    pods_in: PodsIn = _no_pods,
+) -> SecretTargets:
+    """The Secrets a pass writes, from the entries' outcomes and the manager's targets."""
+    full = targets(manager, namespaces, pods_in)
+    partial = eatr_targets(manager, namespaces, full)
+    if (merged := merged_name(manager)) is None:
+        return SecretTargets(outcomes, full, partial)
+    single, overridden = merged_outcome(merged, outcomes)
+    # One Secret holds every entry: an eatr namespace gets it whole.
+    return SecretTargets((single,), sorted({*full, *partial}), {}, overridden)
+
+
+def owned_or_in(
+    secrets: Iterable[SecretInfo], owner_uid: str, namespaces: Iterable[str]
+) -> list[SecretInfo]:
+    """Secrets of this owner anywhere, and every Secret in the given namespaces."""
+    wanted = set(namespaces)
+    return [s for s in secrets if s.namespace in wanted or s.owner_uid == owner_uid]
+
+
 # --- materialising Secrets -------------------------------------------------------------
 
 

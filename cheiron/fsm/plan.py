@@ -15,13 +15,11 @@ from cheiron.fsm.manager import (
     EntryOutcome,
     SecretPlan,
     apply_plan,
-    eatr_targets,
     mark_patch,
-    merged_name,
-    merged_outcome,
     names_in_namespace,
+    owned_or_in,
     plan_secrets,
-    targets,
+    secret_targets,
 )
 
 Resolve = Callable[[ManagerInfo, SecretEntry], EntryOutcome]
@@ -85,15 +83,10 @@ def plan(
     drafts: list[tuple[ManagerInfo, tuple[EntryOutcome, ...], SecretPlan, set[str]]] = []
     for manager in managers:
         outcomes = tuple(resolve(manager, entry) for entry in manager.spec.secrets)
-        full = targets(manager, namespaces, pods_in)
-        partial = eatr_targets(manager, namespaces, full)
-        written = outcomes
-        if (merged := merged_name(manager)) is not None:
-            written = (merged_outcome(merged, outcomes)[0],)
-            full, partial = sorted({*full, *partial}), {}
-        wanted = {*full, *partial}
-        existing = [s for s in current if s.namespace in wanted or s.owner_uid == manager.uid]
-        secret_plan = plan_secrets(manager.uid, written, full, existing, partial)
+        goes = secret_targets(manager, outcomes, namespaces, pods_in)
+        wanted = set(goes.namespaces)
+        existing = owned_or_in(current, manager.uid, wanted)
+        secret_plan = plan_secrets(manager.uid, goes.written, goes.full, existing, goes.partial)
         drafts.append((manager, outcomes, secret_plan, wanted))
         seen = {(s.namespace, s.name) for s in existing}
         current = [

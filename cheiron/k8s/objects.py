@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.observed import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE
+from cheiron.api.observed import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE, PLURALS, ManagerKind
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +137,17 @@ class Kube:
         return self._patch(self.core.patch_namespaced_pod, namespace, name, body)
 
     @staticmethod
-    def _patch(fn: Any, namespace: str, name: str, body: dict[str, Any]) -> bool:
+    def _patch(
+        fn: Any,
+        namespace: str,
+        name: str,
+        body: Any,
+        tolerate: tuple[int, ...] = (CONFLICT, NOT_FOUND),
+    ) -> bool:
         try:
             fn(name, namespace, body)
         except ApiException as e:
-            if e.status in (CONFLICT, NOT_FOUND):
+            if e.status in tolerate:
                 return False
             raise
         return True
@@ -193,14 +199,8 @@ class Kube:
             "DaemonSet": self.apps.patch_namespaced_daemon_set,
             "StatefulSet": self.apps.patch_namespaced_stateful_set,
         }[kind]
-        try:
-            # A list body is sent as application/json-patch+json.
-            patch(name, namespace, operations)
-        except ApiException as e:
-            if e.status in (CONFLICT, NOT_FOUND, UNPROCESSABLE):
-                return False
-            raise
-        return True
+        # A list body is sent as application/json-patch+json.
+        return self._patch(patch, namespace, name, operations, (CONFLICT, NOT_FOUND, UNPROCESSABLE))
 
     def apply_cluster_manager(self, body: dict[str, Any], owner_uid: str) -> str | None:
         """Create a ClusterImagePullSecretManager, or set the spec of the one `owner_uid` owns.
@@ -208,7 +208,7 @@ class Kube:
         Returns the manager's UID; None when the name is taken by a manager somebody else
         made: it is never adopted.
         """
-        plural, name = "clusterimagepullsecretmanagers", body["metadata"]["name"]
+        plural, name = PLURALS[ManagerKind.CLUSTER], body["metadata"]["name"]
         try:
             created = self.custom.create_cluster_custom_object(API_GROUP, API_VERSION, plural, body)
         except ApiException as e:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.observed import (
-    DOCKERCONFIGJSON_TYPE,
+    PLURALS,
     AccountInfo,
     ManagerInfo,
     ManagerKind,
@@ -22,13 +22,9 @@ from cheiron.api.observed import (
     account_info,
     manager_info,
     namespace_info,
+    relevant_secret,
     secret_info,
 )
-
-PLURALS = {
-    ManagerKind.NAMESPACED: "imagepullsecretmanagers",
-    ManagerKind.CLUSTER: "clusterimagepullsecretmanagers",
-}
 
 
 @dataclass(frozen=True)
@@ -43,13 +39,6 @@ class Snapshot:
     # Managers whose spec does not validate, by key: reported, never planned.
     invalid: list[str] = field(default_factory=list)
 
-    def by_namespace(self, objects: Iterable[Any]) -> dict[str, list[Any]]:
-        """Objects grouped by their `namespace` attribute, as kopf's indexes key them."""
-        grouped: dict[str, list[Any]] = {}
-        for obj in objects:
-            grouped.setdefault(obj.namespace, []).append(obj)
-        return grouped
-
 
 def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = False) -> Snapshot:
     """List every kind once; with `namespaces`, only those (and no cluster managers)."""
@@ -62,29 +51,28 @@ def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = 
             return [plain(o) for o in all_ns().items]
         return [plain(o) for ns in scope for o in per_ns(ns).items]
 
+    # Only pull Secrets and cheiron's own matter, as in the operator's index.
     secrets = [
         secret_info(s)
         for s in listed(core.list_secret_for_all_namespaces, core.list_namespaced_secret)
+        if relevant_secret(s)
     ]
     managers: list[ManagerInfo] = []
     invalid: list[str] = []
     kinds = [ManagerKind.NAMESPACED] + ([] if scope else [ManagerKind.CLUSTER])
     for kind in kinds:
-        if kind is ManagerKind.CLUSTER:
-            bodies = custom.list_cluster_custom_object(API_GROUP, API_VERSION, PLURALS[kind])
-            items = bodies["items"]
-        elif scope:
-            items = [
+        plural = PLURALS[kind]
+        items = (
+            [
                 m
                 for ns in scope
-                for m in custom.list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, ns, PLURALS[kind]
-                )["items"]
+                for m in custom.list_namespaced_custom_object(API_GROUP, API_VERSION, ns, plural)[
+                    "items"
+                ]
             ]
-        else:
-            items = custom.list_cluster_custom_object(API_GROUP, API_VERSION, PLURALS[kind])[
-                "items"
-            ]
+            if scope
+            else custom.list_cluster_custom_object(API_GROUP, API_VERSION, plural)["items"]
+        )
         for body in items:
             try:
                 managers.append(manager_info(kind, body, eatr=eatr))
@@ -95,8 +83,7 @@ def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = 
         namespaces={
             ns.name: ns for ns in (namespace_info(plain(n)) for n in core.list_namespace().items)
         },
-        # Only pull Secrets and cheiron's own matter, as in the operator's index.
-        secrets=[s for s in secrets if s.type == DOCKERCONFIGJSON_TYPE or s.owner_uid],
+        secrets=secrets,
         accounts=[
             account_info(a)
             for a in listed(

@@ -6,7 +6,6 @@ Credentials go to skopeo in an authfile inside a private temp dir (0700, file 06
 on the command line (where `ps` would show them) and never into an error message.
 """
 
-import base64
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cheiron.dockerconfig import encode_auth
 from cheiron.images.reference import digest_tag
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class _Workdir:
         self.path = path
         self.registries = {r.host: r for r in registries}
         auths = {
-            r.host: {"auth": base64.b64encode(f"{r.username}:{r.password}".encode()).decode()}
+            r.host: {"auth": encode_auth(r.username, r.password)}
             for r in registries
             if r.username is not None and r.password is not None
         }

@@ -6,7 +6,7 @@ import pytest
 from kubernetes import client
 
 from cheiron.api.meta import BACKUP_ORIGINALS, IGNORE
-from tests.integration.backup.conftest import Env, deployment, template_images
+from tests.integration.backup.conftest import Env, create_backup, deployment, template_images
 from tests.support.managers import events_for, pull_secrets
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
@@ -105,6 +105,21 @@ def test_failing_backup_registry_leaves_the_workload_alone(
     )
     assert condition["status"] == "False"
     assert ref in condition["message"]
+
+
+def test_missing_push_credentials_fail_each_image_with_the_secret_named(
+    backup_operator: OperatorProcess, env: Env
+) -> None:
+    env.push("nocreds", "nocreds")
+    ref = f"{env.source.host}/team/nocreds:v1"
+    absent = {"name": "no-such-secret", "namespace": env.namespace}
+    name = create_backup(env.custom, env.backups, env.source, env.backup_at, absent)
+    env.apps.create_namespaced_deployment(env.namespace, deployment("nocreds", ref))
+
+    record = env.wait_for_state(name, ref, "Failed")
+    assert record["lastError"] == f"Secret {env.namespace}/no-such-secret not found"
+    assert record["attempts"] >= 1
+    assert template_images(env.apps, env.namespace, "nocreds") == [ref]
 
 
 def test_stopped_backup_registry_leaves_the_workload_alone(
