@@ -10,7 +10,6 @@ in steady state a pass should need none of them.
 """
 
 import argparse
-import base64
 import re
 import tempfile
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from bench.backup_throughput import create_backup
 from bench.copy_throughput import push_batch
-from cheiron import API_GROUP, API_VERSION
 from cheiron.devcluster import ControlPlane
 from tests.support import crds as crd_support
 from tests.support.operator import OperatorProcess
@@ -81,32 +80,8 @@ def main() -> None:
         custom = client.CustomObjectsApi(api)
         crd_support.install(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-        core.create_namespaced_secret(
-            namespace,
-            client.V1Secret(
-                metadata=client.V1ObjectMeta(name="push"),
-                data={k: base64.b64encode(b"x").decode() for k in ("username", "password")},
-            ),
-        )
         with OperatorProcess(plane.kubeconfig_path, Path(tmp) / "operator.log") as operator:
-            custom.create_cluster_custom_object(
-                API_GROUP,
-                API_VERSION,
-                "clusterimagebackups",
-                {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": "ClusterImageBackup",
-                    "metadata": {"name": "bench"},
-                    "spec": {
-                        "registry": {
-                            "host": backup.host,
-                            "insecure": True,
-                            "credentialsSecretRef": {"name": "push", "namespace": namespace},
-                        },
-                        "sourceRegistries": [{"registry": source.host, "insecure": True}],
-                    },
-                },
-            )
+            create_backup(core, custom, namespace, source, backup)
             names = [f"d{i}" for i in range(args.deployments)]
             for d in names:
                 apps.create_namespaced_deployment(namespace, _deployment(d, image))

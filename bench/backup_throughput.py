@@ -29,6 +29,44 @@ from tests.support.poll import eventually
 from tests.support.registry import Registry
 
 
+def create_backup(
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    source: Registry,
+    backup: Registry,
+    *,
+    concurrency: int = 4,
+) -> None:
+    """ClusterImageBackup `bench` from a plain-HTTP source into a plain-HTTP backup."""
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="push"),
+            data={k: base64.b64encode(b"x").decode() for k in ("username", "password")},
+        ),
+    )
+    custom.create_cluster_custom_object(
+        API_GROUP,
+        API_VERSION,
+        "clusterimagebackups",
+        {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "ClusterImageBackup",
+            "metadata": {"name": "bench"},
+            "spec": {
+                "registry": {
+                    "host": backup.host,
+                    "insecure": True,
+                    "credentialsSecretRef": {"name": "push", "namespace": namespace},
+                },
+                "sourceRegistries": [{"registry": source.host, "insecure": True}],
+                "copyConcurrency": concurrency,
+            },
+        },
+    )
+
+
 def _operator_run(
     plane: ControlPlane, source: Registry, names: list[str], deployments: int, concurrency: int
 ) -> float:
@@ -41,35 +79,7 @@ def _operator_run(
     with tempfile.TemporaryDirectory() as tmp, Registry() as backup:
         log = Path(tmp) / "operator.log"
         with OperatorProcess(plane.kubeconfig_path, log):
-            core.create_namespaced_secret(
-                namespace,
-                client.V1Secret(
-                    metadata=client.V1ObjectMeta(name="push"),
-                    data={
-                        "username": base64.b64encode(b"u").decode(),
-                        "password": base64.b64encode(b"p").decode(),
-                    },
-                ),
-            )
-            custom.create_cluster_custom_object(
-                API_GROUP,
-                API_VERSION,
-                "clusterimagebackups",
-                {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": "ClusterImageBackup",
-                    "metadata": {"name": "bench"},
-                    "spec": {
-                        "registry": {
-                            "host": backup.host,
-                            "insecure": True,
-                            "credentialsSecretRef": {"name": "push", "namespace": namespace},
-                        },
-                        "sourceRegistries": [{"registry": source.host, "insecure": True}],
-                        "copyConcurrency": concurrency,
-                    },
-                },
-            )
+            create_backup(core, custom, namespace, source, backup, concurrency=concurrency)
             per = -(-len(names) // deployments)
             groups = [names[i : i + per] for i in range(0, len(names), per)]
             started = time.perf_counter()
