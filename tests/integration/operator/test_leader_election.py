@@ -7,6 +7,7 @@ from kubernetes import client
 from cheiron.devcluster import ControlPlane
 from tests.support.managers import (
     create_manager,
+    get_manager,
     inline,
     manager_body,
     set_secrets,
@@ -54,6 +55,17 @@ def test_one_acts_the_other_takes_over(  # noqa: PLR0917 - fixtures
             assert not second.ready()
             create_manager(custom, namespace, manager_body("m", [inline("a")]))
             wait_for_pull_secrets(core, namespace, ["a"])
+            # The ServiceAccount lists "a" before the leader has marked it reconciled and
+            # written its last status: a crash before those would leave them to the next.
+            eventually(
+                lambda: (
+                    (get_manager(custom, namespace, "m").get("status") or {}).get(
+                        "reconciledObjects"
+                    )
+                    == 1
+                ),
+                what="the first leader converged (its last status written)",
+            )
             assert second.passes() == [], "the standby acted"
             lease = client.CoordinationV1Api(core.api_client).read_namespaced_lease(
                 "cheiron", namespace
