@@ -1,5 +1,7 @@
 """Starts the operator: kopf settings, the runtime shared by the handlers, and kopf's loop."""
 
+import asyncio
+import concurrent.futures
 import datetime
 import logging
 import os
@@ -67,6 +69,62 @@ class Options:
 _options = Options()
 # Set once kopf's startup handlers ran (and, with leader election, while leading).
 _started = threading.Event()
+# Kubernetes calls from the handlers run in threads; more than the loop's default (cores + 4)
+# so that the bounded work queue, not the pool, is what limits writes in flight.
+API_THREADS = 24
+QUEUE_WORKERS = 12
+
+
+def _ready() -> bool:
+    caches = runtime().caches if _started.is_set() else None
+    return caches is not None and caches.synced
+
+
+@kopf.on.startup()
+async def _start_caches(**_: Any) -> None:
+    """Start the informers, the work queue and the Event aggregator on kopf's loop."""
+    from cheiron.controllers import backup, watches  # noqa: PLC0415
+    from cheiron.controllers.indexes import Indexes  # noqa: PLC0415
+    from cheiron.runtime.caches import build_caches  # noqa: PLC0415
+    from cheiron.runtime.events import EventAggregator  # noqa: PLC0415
+    from cheiron.runtime.workqueue import WorkQueue  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(API_THREADS, thread_name_prefix="cheiron-api")
+    )
+    rt = runtime()
+    # Watches hold their connections for minutes: a client of their own keeps them out of
+    # the writes' connection pool.
+    caches = build_caches(
+        api_client(_options.kubeconfig),
+        namespaces=_options.namespaces,
+        eatr=_options.eatr,
+        cluster=not _options.namespaces,
+    )
+    idx = Indexes(caches)
+    rt.caches = caches
+    rt.events = EventAggregator(rt.kube.namespace_event)
+    watches.register(idx)
+    backup.register_backup_watches(idx)
+
+    async def process(key: Any) -> None:
+        await watches.process(key, idx)
+
+    rt.queue = WorkQueue(process, workers=QUEUE_WORKERS, name="cheiron-work")
+    caches.start()
+
+    async def start_workers() -> None:
+        await caches.wait_synced()
+        log.info("caches synced: %d objects", sum(len(i.objects) for i in caches.informers))
+        assert rt.queue is not None  # noqa: S101 - set just above
+        rt.queue.start()
+
+    task = loop.create_task(start_workers())
+    _keep.add(task)
+
+
+_keep: set["asyncio.Task[None]"] = set()
 
 
 @kopf.on.startup()
@@ -206,7 +264,7 @@ def run(options: Options) -> None:
     _options = options
     api = api_client(options.kubeconfig)
     if options.metrics_port:
-        metrics.serve(options.metrics_host, options.metrics_port, _started.is_set)
+        metrics.serve(options.metrics_host, options.metrics_port, _ready)
     # Blocks a standby until it leads; alone, this replica leads from the start.
     election = _lead(options, api) if options.leader_election else None
     metrics.LEADER.set(1)
@@ -219,10 +277,7 @@ def run(options: Options) -> None:
         )
     )
     # Imported for their side effect: registering the handlers.
-    import cheiron.controllers.accounts  # noqa: PLC0415
-    import cheiron.controllers.indexes  # noqa: PLC0415
     import cheiron.controllers.managers  # noqa: PLC0415
-    import cheiron.controllers.watches  # noqa: PLC0415
 
     if not options.namespaces:
         from cheiron.controllers.backup import watch_backups  # noqa: PLC0415

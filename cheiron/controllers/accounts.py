@@ -1,24 +1,26 @@
-"""ServiceAccount and Pod handlers: the manager's marks and the per-object controllers.
+"""ServiceAccount and Pod work: the manager's marks and the per-object controllers.
 
-Both run on watch events (kopf event handlers write no bookkeeping annotations, so a
-converged cluster costs no writes) and on demand when a manager or a Secret changes.
+Both run from the work queue: an informer event queues the object's key, a worker reads the
+object from the cache and brings it one step closer (nothing is written for an object that
+is already right, so a converged cluster costs no writes). Managers and Secrets queue whole
+namespaces.
 """
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
-
-import kopf
 
 from cheiron import metrics
 from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import Mode
-from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo, account_info
+from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo
 from cheiron.controllers.indexes import Indexes, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.fsm.manager import mark_patch
+from cheiron.k8s.informer import ADDED, Key
 from cheiron.k8s.objects import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,17 @@ async def sync_account(
             )
             if part
         )
-        await _event(account, "ServiceAccount", "Normal", "PullSecretsUpdated", message)
+        events = runtime().events
+        if events is not None:
+            # One counted Event per namespace and change, not one per ServiceAccount.
+            events.record(
+                account.namespace,
+                type_="Normal",
+                reason="PullSecretsUpdated",
+                kind="ServiceAccount",
+                name=account.name,
+                detail=message,
+            )
     return written
 
 
@@ -100,13 +112,21 @@ async def sync_namespace(
     """
     ignored = not idx.namespace_usable(namespace)
     in_ns = secrets if secrets is not None else idx.secrets_in(namespace)
-    writes = 0
     pod_names = idx.names(namespace, Mode.POD, secrets=in_ns)
-    for account in in_namespace(idx.accounts, namespace):
-        names = idx.names(namespace, Mode.SERVICE_ACCOUNT, secrets=in_ns, account=account)
-        writes += await sync_account(account, False, names, ignored)
-    for pod in in_namespace(idx.pods, namespace):
-        writes += await sync_account(pod, True, pod_names, ignored)
+    work = [
+        sync_account(
+            account,
+            False,
+            idx.names(namespace, Mode.SERVICE_ACCOUNT, secrets=in_ns, account=account),
+            ignored,
+        )
+        for account in in_namespace(idx.accounts, namespace)
+    ]
+    work += [
+        sync_account(pod, True, pod_names, ignored) for pod in in_namespace(idx.pods, namespace)
+    ]
+    # The objects of one namespace are independent: write them side by side.
+    writes = sum(await asyncio.gather(*work))
     if not ignored:
         writes += await _recover_namespace(namespace, idx, in_ns)
     return writes
@@ -122,40 +142,69 @@ async def _recover_namespace(namespace: str, idx: Indexes, secrets: dict[str, Se
     return deleted
 
 
-async def _on_account(event: kopf.RawEvent, body: kopf.Body, pod: bool, idx: Indexes) -> None:
+async def process_account(namespace: str, name: str, pod: bool, idx: Indexes) -> None:
+    """The work of one ServiceAccount or Pod key: mark, append or flag, recover stuck Pods."""
+    account = (idx.pods if pod else idx.accounts).get_object(namespace, name)
+    if account is None:
+        return  # gone since it was queued
+    secrets = idx.secrets_in(namespace)
     if pod:
-        # Pods can make their namespace a target (namespacesWithPods); wake-ups coalesce.
-        runtime().wake(*(m.key for m in idx.managers() if _selects_by_pods(m)))
-    account = account_info(body, pod=pod)
-    _count_reconciled(account, pod, event["type"] == "DELETED", idx)
-    if event["type"] == "DELETED":
-        return
-    secrets = idx.secrets_in(account.namespace)
-    if pod:
-        names = idx.names(account.namespace, Mode.POD, secrets=secrets)
+        names = idx.names(namespace, Mode.POD, secrets=secrets)
     else:
-        names = idx.names(account.namespace, Mode.SERVICE_ACCOUNT, secrets=secrets, account=account)
-    usable = idx.namespace_usable(account.namespace)
-    await sync_account(account, pod, names, not usable)
+        names = idx.names(namespace, Mode.SERVICE_ACCOUNT, secrets=secrets, account=account)
+    usable = idx.namespace_usable(namespace)
+    with metrics.timed("pod" if pod else "serviceaccount"):
+        await sync_account(account, pod, names, not usable)
     if not usable:
         return
     if not pod:
         # A ServiceAccount that now lists its secrets lets its stuck Pods be recreated.
-        await _recover_namespace(account.namespace, idx, secrets)
+        await _recover_namespace(namespace, idx, secrets)
         return
-    if event["type"] == "ADDED":
-        await _report_bypass(account, idx, secrets)
-    await _recover(account, idx.offered(account.namespace, secrets, account))
+    await _recover(account, idx.offered(namespace, secrets, account))
 
 
-def _count_reconciled(account: AccountInfo, pod: bool, deleted: bool, idx: Indexes) -> None:
-    """Wake a namespace's managers when one of its objects becomes reconciled or stops being so.
+def account_changed(
+    pod: bool, idx: Indexes
+) -> Callable[[str, Key, AccountInfo | None, AccountInfo | None], None]:
+    """The informer handler of ServiceAccounts (or Pods): queue the object's key."""
+    rt = runtime()
 
-    `status.reconciledObjects` then follows at once instead of at the next resync.
+    def handler(kind: str, key: Key, old: AccountInfo | None, new: AccountInfo | None) -> None:
+        namespace, name = key
+        if pod and (old is None or new is None or old.labels != new.labels):
+            # Pods can make their namespace a target (namespacesWithPods).
+            rt.wake(*(m.key for m in idx.managers() if _selects_by_pods(m)))
+        _count_reconciled(namespace, name, new, pod, idx)
+        if new is None or old == new:
+            return  # gone, or nothing cheiron reads changed (a Pod's status, say)
+        if pod and kind == ADDED:
+            _spawn(_report_bypass(new, idx, idx.secrets_in(namespace)))
+        rt.enqueue(("pod" if pod else "account", namespace, name))
+
+    return handler
+
+
+_background: set["asyncio.Task[Any]"] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _count_reconciled(
+    namespace: str, name: str, account: AccountInfo | None, pod: bool, idx: Indexes
+) -> None:
+    """Refresh a namespace's managers when one of its objects becomes reconciled or stops being so.
+
+    `status.reconciledObjects` then follows within a second instead of at the next resync;
+    many changes at once make one pass.
     """
     rt = runtime()
-    key = (account.namespace, account.name, pod)
-    now = not deleted and account.annotations.get(RECONCILED) == TRUE
+    key = (namespace, name, pod)
+    now = account is not None and account.annotations.get(RECONCILED) == TRUE
     if now == (key in rt.reconciled):
         return
     if now:
@@ -163,12 +212,11 @@ def _count_reconciled(account: AccountInfo, pod: bool, deleted: bool, idx: Index
     else:
         rt.reconciled.discard(key)
     mode = Mode.POD if pod else Mode.SERVICE_ACCOUNT
-    rt.wake(
+    rt.wake_soon(
         *(
             m.key
             for m in idx.managers()
-            if m.mode is mode
-            and (m.kind is ManagerKind.CLUSTER or m.namespace == account.namespace)
+            if m.mode is mode and (m.kind is ManagerKind.CLUSTER or m.namespace == namespace)
         )
     )
 
@@ -219,17 +267,3 @@ async def _recover(pod: AccountInfo, offered: dict[str, tuple[str, ...]]) -> boo
             f"cheiron provides; its {pod.controller_kind} recreates it with them",
         )
     return deleted
-
-
-@kopf.on.event("", "v1", "serviceaccounts")
-async def service_account_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
-    """A ServiceAccount appeared or changed: mark it, then append its secrets."""
-    with metrics.timed("serviceaccount"):
-        await _on_account(event, body, False, Indexes(kwargs))
-
-
-@kopf.on.event("", "v1", "pods")
-async def pod_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
-    """A Pod appeared or changed: mark it and record whether it got its secrets."""
-    with metrics.timed("pod"):
-        await _on_account(event, body, True, Indexes(kwargs))

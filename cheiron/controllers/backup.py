@@ -11,7 +11,7 @@ copy wakes the loop; a failed one is retried with backoff.
 import asyncio
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +28,8 @@ from cheiron.api.models import (
     RegistryTls,
     Rewrite,
 )
-from cheiron.api.observed import BackupInfo, WorkloadInfo, backup_info, workload_info
-from cheiron.controllers.indexes import Indexes, in_namespace, managers
+from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, WorkloadInfo, backup_info
+from cheiron.controllers.indexes import Indexes, current, in_namespace
 from cheiron.controllers.managers import condition, invalid_message, write_status
 from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.fsm import backup as image_fsm
@@ -48,6 +48,7 @@ from cheiron.images.plan import (
     workload_selected,
 )
 from cheiron.images.reference import InvalidReference, normalise_host
+from cheiron.k8s.informer import LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.sources import skopeo
 
@@ -298,7 +299,7 @@ async def _rewrite(
 
 def all_workloads(idx: Indexes) -> list[WorkloadInfo]:
     """Every indexed Deployment, DaemonSet and StatefulSet."""
-    return [w for store in (idx.workloads or {}).values() for w in store]
+    return idx.workloads.all() if idx.workloads is not None else []
 
 
 async def _ensure_manager(
@@ -320,7 +321,7 @@ def _manager_applied(idx: Indexes, manager: dict[str, Any], applied_uid: str | N
     """
     current = [
         m
-        for m in managers(*([] if idx.cipsm is None else [idx.cipsm]))
+        for m in (idx.cipsm.all() if idx.cipsm is not None else [])
         if m.name == manager["metadata"]["name"]
     ]
     return (
@@ -465,68 +466,66 @@ async def _loop(body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes) -> N
             task.cancel()
 
 
-def _workloads_idx(kind: str) -> Any:
-    def index(body: kopf.Body, **_: Any) -> dict[str, WorkloadInfo]:
-        return {body.metadata.namespace or "": workload_info(kind, body)}
-
-    return index
-
-
-def _backup_idx(body: kopf.Body, **_: Any) -> dict[None, BackupInfo]:
-    try:
-        return {None: backup_info(body)}
-    except ValidationError:
-        return {}  # reported on the backup by its own loop
-
-
-# What each workload looked like when last seen: status-only updates must not wake anyone.
-_seen: dict[tuple[str, str, str], WorkloadInfo] = {}
-
-
 def _wake_all(idx: Indexes) -> None:
-    runtime().wake(*(_key(b.name) for store in (idx.backups or {}).values() for b in store))
+    runtime().wake(*(_key(b.name) for b in (idx.backups.all() if idx.backups is not None else [])))
+
+
+def _workload_changed(idx: Indexes) -> Callable[..., None]:
+    def handler(kind: str, _key: Key, old: WorkloadInfo | None, new: WorkloadInfo | None) -> None:
+        # Status-only updates (a rollout's progress) change nothing a backup reads.
+        if kind != LISTED and old != new:
+            _wake_all(idx)
+
+    return handler
+
+
+def _account_changed(idx: Indexes) -> Callable[..., None]:
+    def handler(kind: str, _key: Key, old: AccountInfo | None, new: AccountInfo | None) -> None:
+        # A ServiceAccount that lists a backup's pull Secret may open a workload's rewrite.
+        listed = new.pull_secrets if new is not None else ()
+        if (old is None or old.pull_secrets != listed) and any(
+            n.startswith("backup-") for n in listed
+        ):
+            _wake_all(idx)
+
+    return handler
+
+
+def _namespace_changed(idx: Indexes) -> Callable[..., None]:
+    def handler(kind: str, _key: Key, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
+        if kind != LISTED and old != new:
+            _wake_all(idx)
+
+    return handler
+
+
+def register_backup_watches(idx: Indexes) -> None:
+    """Wake the backup loops on the informer events that concern them."""
+    if idx.workloads is None or idx.backups is None:
+        return
+    idx.workloads.add_handler(_workload_changed(idx))
+    idx.accounts.add_handler(_account_changed(idx))
+    idx.caches.namespaces.add_handler(_namespace_changed(idx))
+
+    def backup_changed(kind: str, key: Key, _old: object, _new: object) -> None:
+        runtime().wake(_key(key[1]))
+
+    idx.backups.add_handler(backup_changed)
 
 
 def watch_backups() -> None:
-    """Index workloads and backups and run the backup loops: a cluster-wide operator only.
+    """Run the backup loops: a cluster-wide operator only.
 
     Backups read and write workloads in every namespace and hold push credentials, so a
     namespaced operator does not watch them (like ClusterImagePullSecretManagers).
     """
-    for plural, kind in WORKLOAD_PLURALS.items():
-        kopf.index("apps", "v1", plural, id="workloads_idx")(_workloads_idx(kind))
-
-        @kopf.on.event("apps", "v1", plural, id=f"{plural}-backup-wake")
-        async def workload_event(
-            event: kopf.RawEvent, body: kopf.Body, kind: str = kind, **kwargs: Any
-        ) -> None:
-            info = workload_info(kind, body)
-            key = (kind, info.namespace, info.name)
-            if event["type"] == "DELETED":
-                _seen.pop(key, None)
-            elif _seen.get(key) == info:
-                return
-            else:
-                _seen[key] = info
-            _wake_all(Indexes(kwargs))
-
-    kopf.index(API_GROUP, API_VERSION, PLURAL, id="cib_idx")(_backup_idx)
 
     @kopf.on.event(API_GROUP, API_VERSION, PLURAL, id=f"{PLURAL}-wake")
     async def wake(body: kopf.Body, **_: Any) -> None:
         runtime().wake(_key(body.metadata.name or ""))
 
     @kopf.daemon(API_GROUP, API_VERSION, PLURAL, id=f"{PLURAL}-loop", cancellation_timeout=10)
-    async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
-        await _loop(body, stopped, Indexes(kwargs))
-
-    @kopf.on.event("", "v1", "serviceaccounts", id="serviceaccounts-backup-wake")
-    async def account_event(body: kopf.Body, **kwargs: Any) -> None:
-        # A ServiceAccount that lists a backup's pull Secret may open a workload's rewrite.
-        listed = {r.get("name") for r in body.get("imagePullSecrets") or [] if r}
-        if any(str(n).startswith("backup-") for n in listed):
-            _wake_all(Indexes(kwargs))
-
-    @kopf.on.event("", "v1", "namespaces", id="namespaces-backup-wake")
-    async def namespace_event(**kwargs: Any) -> None:
-        _wake_all(Indexes(kwargs))
+    async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        idx = current()
+        await idx.caches.wait_synced()
+        await _loop(body, stopped, idx)

@@ -1,4 +1,4 @@
-"""Manager handlers: one reconcile loop (kopf daemon) per manager, woken by watch events.
+"""Manager handlers: one reconcile loop (kopf daemon) per manager, woken by informer events.
 
 The loop walks the manager machine (cheiron.fsm.manager): resolve the entries, write the
 Secrets that differ from what the watches saw, mark the ServiceAccounts or Pods of the target
@@ -26,7 +26,7 @@ from cheiron.api.observed import (
     manager_info,
 )
 from cheiron.controllers.accounts import sync_namespace
-from cheiron.controllers.indexes import Indexes, cipsm_idx, in_namespace
+from cheiron.controllers.indexes import Indexes, current, in_namespace
 from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
@@ -225,8 +225,7 @@ def _seed_token(
     if merged_name(manager) is not None:
         # The merged Secret mixes every entry; a restart renews this token once instead.
         return None
-    secrets = (s for store in idx.secrets.values() for s in store)
-    payload = entries.own_payload(manager, entry, secrets, rt.kube.read_secret)
+    payload = entries.own_payload(manager, entry, idx.secrets.all(), rt.kube.read_secret)
     return Cached(payload, expires, renew, identity) if payload else None
 
 
@@ -336,10 +335,17 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
 
     after = apply_plan(existing, plan, manager.uid)
     touched = set(goes.namespaces) | {s.namespace for s in plan.delete}
-    writes = plan.writes
-    for namespace in sorted(touched):
-        in_ns = {s.name: s for s in after if s.namespace == namespace}
-        writes += await sync_namespace(namespace, idx, in_ns)
+    by_namespace: dict[str, dict[str, SecretInfo]] = {ns: {} for ns in touched}
+    for s in after:
+        if s.namespace in by_namespace:
+            by_namespace[s.namespace][s.name] = s
+    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def sync(namespace: str) -> int:
+        async with limit:
+            return await sync_namespace(namespace, idx, by_namespace[namespace])
+
+    writes = plan.writes + sum(await asyncio.gather(*(sync(ns) for ns in sorted(touched))))
     progress = Progress(outcomes, plan.conflicts)
     machine.fire("annotated", progress)
 
@@ -467,6 +473,8 @@ async def _loop(
     kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes
 ) -> None:
     key = _key(kind, body)
+    # Nothing decides from a half-filled cache.
+    await idx.caches.wait_synced()
 
     async def once() -> float:
         try:
@@ -482,9 +490,20 @@ async def _loop(
     await wake_loop(key, stopped, once)
 
 
+async def _until_cache_shows_deleting(uid: str, idx: Indexes, timeout: float = 10.0) -> None:
+    """Kopf may call on.delete before the manager informer saw the deletion mark."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if all(m.deleting for m in idx.managers() if m.uid == uid):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> None:
     kube = runtime().kube
     uid = body.metadata.uid
+    await _until_cache_shows_deleting(uid or "", idx)
     # An ImagePullSecretManager writes in its own namespace only.
     scope = body.metadata.namespace if kind is ManagerKind.NAMESPACED else None
     owned = await asyncio.to_thread(kube.list_owned_secrets, f"{OWNER_UID_LABEL}={uid}", scope)
@@ -493,10 +512,8 @@ async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> None:
     # This manager is marked deleting in the index, so it provides nothing any more: every
     # namespace drops its names, and the ServiceAccount controller removes what it added.
     gone = {(ns, name) for ns, name in owned}
-    remaining = [
-        s for store in idx.secrets.values() for s in store if (s.namespace, s.name) not in gone
-    ]
-    for namespace in sorted(set(idx.accounts.keys()) | set(idx.pods.keys())):
+    remaining = [s for s in idx.secrets.all() if (s.namespace, s.name) not in gone]
+    for namespace in sorted({str(ns) for ns in (*idx.accounts, *idx.pods)}):
         in_ns = {s.name: s for s in remaining if s.namespace == namespace}
         await sync_namespace(namespace, idx, in_ns)
     entries_ = [e.get("name", "") for e in (body.get("status") or {}).get("entries", [])]
@@ -512,22 +529,23 @@ def _register(kind: ManagerKind) -> None:
 
     @kopf.daemon(API_GROUP, API_VERSION, plural, id=f"{plural}-loop", cancellation_timeout=10)
     async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
-        await _loop(kind, body, stopped, Indexes(kwargs))
+        await _loop(kind, body, stopped, current())
 
     @kopf.on.delete(API_GROUP, API_VERSION, plural, id=f"{plural}-cleanup")
     async def cleanup(body: kopf.Body, **kwargs: Any) -> None:
-        await _cleanup(kind, body, Indexes(kwargs))
+        idx = current()
+        await idx.caches.wait_synced()
+        await _cleanup(kind, body, idx)
 
 
 _register(ManagerKind.NAMESPACED)
 
 
 def watch_cluster_managers() -> None:
-    """Index and reconcile ClusterImagePullSecretManagers: a cluster-wide operator only.
+    """Reconcile ClusterImagePullSecretManagers: a cluster-wide operator only.
 
     kopf watches cluster-scoped kinds across the cluster even when it serves one namespace;
     a namespaced operator must neither act beyond its namespace nor need the right to read
     every cluster manager's credentials, so it does not watch them at all.
     """
-    kopf.index(API_GROUP, API_VERSION, PLURALS[ManagerKind.CLUSTER])(cipsm_idx)
     _register(ManagerKind.CLUSTER)

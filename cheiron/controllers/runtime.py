@@ -1,16 +1,22 @@
-"""What the handlers share at run time: the API wrapper, wake-ups of manager loops, settings."""
+"""What the handlers share at run time: API wrapper, caches, work queue, wake-ups, settings."""
 
 import asyncio
 import datetime
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
 from cheiron.api.sources import EcrRequest
 from cheiron.fsm.renewal import Cached
 from cheiron.k8s.objects import Kube
+from cheiron.runtime.caches import Caches
+from cheiron.runtime.events import EventAggregator
+
+if TYPE_CHECKING:
+    from cheiron.runtime.workqueue import WorkQueue
 from cheiron.sources.ecr import EcrToken, fetch
 
 
@@ -42,12 +48,47 @@ class Runtime:
     clock: Callable[[], datetime.datetime] = _now
     jitter: Callable[[], float] = _jitter
     fetch_ecr: Callable[[EcrRequest], EcrToken] = fetch
+    # Set by `cheiron run` once the event loop runs (they need it).
+    caches: Caches | None = None
+    queue: "WorkQueue[Hashable] | None" = None
+    events: EventAggregator | None = None
+    _soon: dict[str, Any] = field(default_factory=dict)
+    _last_woken: dict[str, float] = field(default_factory=dict)
 
     def wake(self, *keys: str) -> None:
         """Make the named managers' loops reconcile now."""
         for key in keys:
             if (event := self.wakeups.get(key)) is not None:
                 event.set()
+
+    def wake_soon(self, *keys: str, interval: float = 1.0) -> None:
+        """Wake the named loops at most once per `interval`: at once, or at the interval's end.
+
+        For what only refreshes status (counts), so that 5,000 ServiceAccounts becoming
+        reconciled cost a few passes, not 5,000, while a single change shows at once.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for key in keys:
+            if key in self._soon:
+                continue  # a wake-up at the end of this interval is already due
+            last = self._last_woken.get(key)
+            if last is None or now - last >= interval:
+                self._last_woken[key] = now
+                self.wake(key)
+            else:
+                self._soon[key] = loop.call_later(last + interval - now, self._wake_now, key)
+
+    def _wake_now(self, key: str) -> None:
+        self._soon.pop(key, None)
+        self._last_woken[key] = asyncio.get_running_loop().time()
+        self.wake(key)
+
+    def enqueue(self, *keys: Hashable) -> None:
+        """Queue work for the workers (a no-op before the queue exists)."""
+        if self.queue is not None:
+            for key in keys:
+                self.queue.add(key)
 
 
 _runtime: Runtime | None = None

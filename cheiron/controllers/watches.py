@@ -1,14 +1,26 @@
-"""Namespace and Secret handlers: wake the managers a change concerns, re-mark accounts."""
+"""Wiring of the informers to the work: which keys and manager loops each change wakes.
 
-from typing import Any
+Every informer handler is cheap and synchronous: it reads the change, wakes the manager
+loops it concerns and queues keys; the workers do the writes. Keys are
+`("namespace", ns)`, `("account", ns, name)` and `("pod", ns, name)`.
+"""
 
-import kopf
+from collections.abc import Callable, Hashable
 
-from cheiron.api.meta import OWNER_UID_LABEL
-from cheiron.api.observed import DOCKERCONFIGJSON_TYPE, ManagerInfo, ManagerKind
-from cheiron.controllers.accounts import sync_namespace
+from cheiron.api.observed import (
+    DOCKERCONFIGJSON_TYPE,
+    ManagerInfo,
+    ManagerKind,
+    NamespaceInfo,
+    SecretInfo,
+)
+from cheiron.controllers.accounts import account_changed, process_account, sync_namespace
 from cheiron.controllers.indexes import Indexes
 from cheiron.controllers.runtime import runtime
+from cheiron.k8s.informer import ADDED, DELETED, LISTED, Key
+
+NamespaceHandler = Callable[[str, Key, NamespaceInfo | None, NamespaceInfo | None], None]
+SecretHandler = Callable[[str, Key, SecretInfo | None, SecretInfo | None], None]
 
 
 def _references(manager: ManagerInfo, namespace: str, name: str) -> bool:
@@ -22,29 +34,72 @@ def _references(manager: ManagerInfo, namespace: str, name: str) -> bool:
     return False
 
 
-@kopf.on.event("", "v1", "namespaces")
-async def namespace_event(*, body: kopf.Body, **kwargs: Any) -> None:
+def namespace_changed(idx: Indexes) -> NamespaceHandler:
     """A namespace appeared, changed (opt-out, labels) or went: the managers re-target."""
-    idx = Indexes(kwargs)
-    name = body.metadata.name or ""
-    runtime().wake(
-        *(m.key for m in idx.managers() if m.kind is ManagerKind.CLUSTER or m.namespace == name)
-    )
-    await sync_namespace(name, idx)
+
+    def handler(kind: str, key: Key, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
+        if kind != DELETED and old == new:
+            return  # nothing targeting reads changed
+        name = key[1]
+        runtime().wake(
+            *(m.key for m in idx.managers() if m.kind is ManagerKind.CLUSTER or m.namespace == name)
+        )
+        runtime().enqueue(("namespace", name))
+
+    return handler
 
 
-@kopf.on.event("", "v1", "secrets")
-async def secret_event(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+def secret_changed(idx: Indexes) -> SecretHandler:
     """A referenced Secret changed, or a pull Secret came or went: react at once."""
-    idx = Indexes(kwargs)
-    meta = body.metadata
-    namespace, name = meta.namespace or "", meta.name or ""
-    all_managers = idx.managers()
-    owner = (meta.labels or {}).get(OWNER_UID_LABEL)
-    wake = [m.key for m in all_managers if _references(m, namespace, name)]
-    if owner and event["type"] == "DELETED":
-        # Someone deleted a Secret cheiron manages: put it back.
-        wake += [m.key for m in all_managers if m.uid == owner]
-    runtime().wake(*wake)
-    if body.get("type") == DOCKERCONFIGJSON_TYPE and event["type"] in ("ADDED", "DELETED"):
-        await sync_namespace(namespace, idx)
+
+    def handler(kind: str, key: Key, old: SecretInfo | None, new: SecretInfo | None) -> None:
+        if kind == LISTED:
+            return  # the first list: the managers' first passes read these anyway
+        namespace, name = key
+        all_managers = idx.managers()
+        wake = [m.key for m in all_managers if _references(m, namespace, name)]
+        seen = old or new
+        owner = seen.owner_uid if seen is not None else None
+        if owner and kind == DELETED:
+            # Someone deleted a Secret cheiron manages: put it back.
+            wake += [m.key for m in all_managers if m.uid == owner]
+        runtime().wake(*wake)
+        pull = any(s is not None and s.type == DOCKERCONFIGJSON_TYPE for s in (old, new))
+        if pull and (kind in (ADDED, DELETED) or (old is not None) != (new is not None)):
+            runtime().enqueue(("namespace", namespace))
+
+    return handler
+
+
+async def process(key: Hashable, idx: Indexes) -> None:
+    """Do the work of one queued key."""
+    assert isinstance(key, tuple)  # noqa: S101 - only this module makes keys
+    match key:
+        case ("namespace", str(namespace)):
+            await sync_namespace(namespace, idx)
+        case ("account" | "pod" as what, str(namespace), str(name)):
+            await process_account(namespace, name, what == "pod", idx)
+        case _:
+            raise ValueError(f"unknown work key {key!r}")
+
+
+def register(idx: Indexes) -> None:
+    """Connect the informers of the bulk kinds to the work queue."""
+    caches = idx.caches
+    caches.namespaces.add_handler(namespace_changed(idx))
+    caches.secrets.add_handler(secret_changed(idx))
+    caches.accounts.add_handler(account_changed(False, idx))
+    caches.pods.add_handler(account_changed(True, idx))
+    for kind, view in ((ManagerKind.NAMESPACED, caches.ipsm), (ManagerKind.CLUSTER, caches.cipsm)):
+        if view is not None:
+            view.add_handler(manager_changed(kind))
+
+
+def manager_changed(kind: ManagerKind) -> Callable[[str, Key, object, object], None]:
+    """A manager changed: its loop passes again with the cache that now shows the change."""
+
+    def handler(_kind: str, key: Key, _old: object, _new: object) -> None:
+        namespace, name = key
+        runtime().wake(f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}")
+
+    return handler

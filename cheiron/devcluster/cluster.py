@@ -120,11 +120,15 @@ class ControlPlane:
     bin_dir: Path = field(default_factory=default_bin_dir)
     controllers: Sequence[str] = DEFAULT_CONTROLLERS
     startup_timeout: float = 90.0
+    # Extra kube-apiserver flags (a test that needs storage behaviour the defaults hide).
+    apiserver_args: Sequence[str] = ()
     workdir: Path | None = None
     _processes: list[_Process] = field(default_factory=list, init=False)
     _pki: ControlPlanePKI | None = field(default=None, init=False)
     _owns_workdir: bool = field(default=False, init=False)
     apiserver_port: int = field(default=0, init=False)
+    # etcd's client URL (plain HTTP on loopback), for tests that act on storage directly.
+    etcd_url: str = field(default="", init=False)
 
     @property
     def server(self) -> str:
@@ -182,7 +186,7 @@ class ControlPlane:
         files = self._write_pki(pki)
 
         etcd_port, etcd_peer_port = free_port(), free_port()
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd_url = self.etcd_url = f"http://127.0.0.1:{etcd_port}"
         etcd = self._spawn(
             "etcd",
             [
@@ -218,6 +222,7 @@ class ControlPlane:
                 f"--service-account-key-file={files['sa.pub']}",
                 f"--service-account-signing-key-file={files['sa.key']}",
                 "--v=1",
+                *self.apiserver_args,
             ],
         )
         ctx = self.ssl_context()

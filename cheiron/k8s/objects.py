@@ -228,7 +228,15 @@ class Kube:
 
     # --- Events --------------------------------------------------------------------
 
-    def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+    def namespace_event(
+        self, namespace: str, type_: str, reason: str, message: str, count: int
+    ) -> None:
+        """Record an Event about a whole namespace, in it (tenants can read it there)."""
+        self.event(
+            ObjectRef("Namespace", "v1", namespace, namespace, ""), type_, reason, message, count
+        )
+
+    def event(self, ref: ObjectRef, type_: str, reason: str, message: str, count: int = 1) -> None:
         """Record an Event (best effort: a lost Event must not fail a reconcile)."""
         namespace = ref.namespace or "default"
         now = datetime.datetime.now(datetime.UTC)
@@ -241,7 +249,7 @@ class Kube:
                 api_version=ref.api_version,
                 name=ref.name,
                 namespace=ref.namespace,
-                uid=ref.uid,
+                uid=ref.uid or None,
             ),
             type=type_,
             reason=reason,
@@ -251,7 +259,7 @@ class Kube:
             reporting_instance=self.component,
             first_timestamp=now,
             last_timestamp=now,
-            count=1,
+            count=count,
         )
         try:
             self.core.create_namespaced_event(namespace, body)

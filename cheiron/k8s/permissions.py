@@ -1,8 +1,9 @@
 """The single list of Kubernetes API calls the operator makes, as the RBAC rules they need.
 
-Pure data. Every request cheiron sends (cheiron.k8s.objects, cheiron.k8s.webhooks) and every
-watch kopf opens for cheiron's handlers and indexes (cheiron.controllers) appears here once,
-with the reason. The install manifests (config/rbac, charts/cheiron) must grant exactly this:
+Pure data. Every request cheiron sends (cheiron.k8s.objects, cheiron.k8s.webhooks), every
+list + watch of its informers (cheiron.runtime.caches) and every watch kopf opens for the
+handlers of cheiron's resources (cheiron.controllers) appears here once, with the reason.
+The install manifests (config/rbac, charts/cheiron) must grant exactly this:
 tests/unit/config/test_rbac.py fails when they grant more or less, so a new API call starts
 here, and a change here is a change of the operator's privileges.
 
@@ -60,8 +61,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "secrets",
         ("list", "watch"),
         Scope.NAMESPACE,
-        "kopf index and event handler of pull Secrets and cheiron's own (controllers.indexes, "
-        "controllers.watches); cleanup lists a manager's Secrets by label "
+        "the Secret informer (runtime.caches: pull Secrets and cheiron's own kept, the others "
+        "only noticed for references); cleanup lists a manager's Secrets by label "
         "(Kube.list_owned_secrets)",
     ),
     Permission(
@@ -77,14 +78,14 @@ PERMISSIONS: tuple[Permission, ...] = (
         "serviceaccounts",
         ("list", "watch", "patch"),
         Scope.NAMESPACE,
-        "kopf index and event handler; marks and imagePullSecrets (Kube.patch_service_account)",
+        "the ServiceAccount informer; marks and imagePullSecrets (Kube.patch_service_account)",
     ),
     Permission(
         "",
         "pods",
         ("list", "watch", "patch", "delete"),
         Scope.NAMESPACE,
-        "kopf index and event handler; marks (Kube.patch_pod); recreating stuck Pods with a UID "
+        "the Pod informer; marks (Kube.patch_pod); recreating stuck Pods with a UID "
         "precondition (Kube.delete_pod)",
     ),
     Permission(
@@ -99,7 +100,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "imagepullsecretmanagers",
         ("list", "watch", "patch"),
         Scope.NAMESPACE,
-        "kopf index, event handler, daemon and on.delete; kopf patches its finalizer and "
+        "the manager informer; kopf's event handler, daemon and on.delete; kopf patches its "
+        "finalizer and "
         "annotations",
     ),
     Permission(
@@ -114,8 +116,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "namespaces",
         ("list", "watch"),
         Scope.CLUSTER,
-        "kopf index and event handler of Namespaces (targets, opt-outs); in a namespaced "
-        "install kopf also lists them to check that the served namespaces exist",
+        "the Namespace informer (targets, opt-outs); in a namespaced install kopf also lists "
+        "them to check that the served namespaces exist",
     ),
     Permission(
         "apiextensions.k8s.io",
@@ -130,7 +132,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "clusterimagepullsecretmanagers",
         ("list", "watch", "patch"),
         Scope.CLUSTER_INSTALL,
-        "kopf index, event handler, daemon and on.delete; kopf patches its finalizer and "
+        "the manager informer; kopf's event handler, daemon and on.delete; kopf patches its "
+        "finalizer and "
         "annotations",
     ),
     Permission(
@@ -153,7 +156,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "clusterimagebackups",
         ("list", "watch", "patch"),
         Scope.CLUSTER_INSTALL,
-        "kopf index, event handler and daemon (controllers.backup); kopf patches its annotations",
+        "the backup informer; kopf's event handler and daemon (controllers.backup); kopf patches "
+        "its annotations",
     ),
     Permission(
         API_GROUP,
@@ -167,7 +171,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         "deployments",
         ("list", "watch", "patch"),
         Scope.CLUSTER_INSTALL,
-        "image backup: kopf index and event handler of workloads; pointing a pod template at "
+        "image backup: the workload informers; pointing a pod template at "
         "verified backups (Kube.patch_workload)",
     ),
     Permission(

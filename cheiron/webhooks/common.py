@@ -1,15 +1,13 @@
 """What both admission handlers share: the decision for an object being created."""
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
 
 import kopf
 
 from cheiron import metrics
 from cheiron.api.models import Mode
 from cheiron.api.observed import account_info
-from cheiron.controllers.indexes import Indexes
+from cheiron.controllers.indexes import Indexes, current
 from cheiron.fsm.admission import admit
 
 # An object can arrive a moment before the watch has shown its brand-new namespace (and so
@@ -24,15 +22,17 @@ async def _await_namespace(idx: Indexes, namespace: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def decide(
-    body: kopf.Body, kwargs: Mapping[str, Any], *, pod: bool
-) -> tuple[tuple[str, ...], dict[str, str]] | None:
+async def decide(body: kopf.Body, *, pod: bool) -> tuple[tuple[str, ...], dict[str, str]] | None:
     """The pull secrets and marks an object being created should have (None: none)."""
     namespace = body.metadata.namespace
     if not namespace:
         return None  # the apiserver fills it before admission; nothing sensible without
+    idx = current()
+    if not idx.caches.synced:
+        # Nothing decides from a half-filled cache: admit unchanged, as when the webhook is
+        # down; the Pod controller flags what it missed once the caches are in.
+        return None
     with metrics.timed("webhook"):
-        idx = Indexes(kwargs)
         await _await_namespace(idx, namespace)
         account = account_info(body, pod=pod)
         names = idx.names(

@@ -10,7 +10,7 @@ import kopf
 
 from cheiron.api.meta import BACKUP_ORIGINALS
 from cheiron.api.observed import pod_spec_images
-from cheiron.controllers.indexes import Indexes, in_namespace
+from cheiron.controllers.indexes import current, in_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.images.plan import PodFacts, PodRewrite, admit_pod
 from cheiron.webhooks.common import decide
@@ -18,10 +18,10 @@ from cheiron.webhooks.common import decide
 POD_WEBHOOK = "pod-pull-secrets"
 
 
-def _backup_rewrite(body: kopf.Body, kwargs: dict[str, Any]) -> PodRewrite | None:
+def _backup_rewrite(body: kopf.Body) -> PodRewrite | None:
     """rewrite=Pods: the images of ClusterImageBackups (a cluster-wide operator only)."""
-    idx = Indexes(kwargs)
-    if idx.backups is None or idx.workloads is None:
+    idx = current()
+    if idx.backups is None or idx.workloads is None or not idx.caches.synced:
         return None
     namespace = body.metadata.namespace or ""
     pod = PodFacts(
@@ -31,7 +31,7 @@ def _backup_rewrite(body: kopf.Body, kwargs: dict[str, Any]) -> PodRewrite | Non
         dict(body.metadata.annotations or {}),
     )
     return admit_pod(
-        [b for store in idx.backups.values() for b in store],
+        idx.backups.all(),
         pod,
         namespace=idx.namespace_map().get(namespace),
         workloads=in_namespace(idx.workloads, namespace),
@@ -41,15 +41,15 @@ def _backup_rewrite(body: kopf.Body, kwargs: dict[str, Any]) -> PodRewrite | Non
 
 
 @kopf.on.mutate("", "v1", "pods", id=POD_WEBHOOK, operations=["CREATE"], side_effects=False)
-async def inject_pull_secrets(*, body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
+async def inject_pull_secrets(*, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Add the managed pull Secrets, and point images at verified backups, at Pod creation."""
     spec = body.get("spec") or {}
     pull_secrets = [r.get("name", "") for r in spec.get("imagePullSecrets") or [] if r]
     annotations: dict[str, str] = {}
-    decision = await decide(body, kwargs, pod=True)
+    decision = await decide(body, pod=True)
     if decision is not None:
         pull_secrets, annotations = list(decision[0]), dict(decision[1])
-    rewrite = _backup_rewrite(body, kwargs)
+    rewrite = _backup_rewrite(body)
     if rewrite is not None:
         lists = {
             key: [dict(c) for c in spec.get(key) or []] for key in ("initContainers", "containers")

@@ -21,9 +21,9 @@ SERVICE_ACCOUNT_WEBHOOK = "serviceaccount-pull-secrets"
     operations=["CREATE"],
     side_effects=False,
 )
-async def inject_pull_secrets(*, body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
+async def inject_pull_secrets(*, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Add the managed pull Secrets of the namespace to a ServiceAccount being created."""
-    decision = await decide(body, kwargs, pod=False)
+    decision = await decide(body, pod=False)
     if decision is not None:
         pull_secrets, annotations = decision
         patch["imagePullSecrets"] = [{"name": name} for name in pull_secrets]

@@ -1,5 +1,6 @@
 """Polls for an expected state with a deadline, instead of sleeping a fixed time."""
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -51,3 +52,15 @@ def gone(read: Callable[[], object]) -> Callable[[], bool]:
         return False
 
     return probe
+
+
+async def until(
+    condition: Callable[[], bool], *, timeout: float = 2.0, what: str = "condition"
+) -> None:
+    """The same for code on an event loop: await `condition` (polled every ms) with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.1f}s")
+        await asyncio.sleep(0.001)

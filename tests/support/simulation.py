@@ -1,19 +1,17 @@
-"""A controllable clock and token issuer, and kopf's indexes read straight from the apiserver.
+"""A controllable clock and token issuer, and the caches read straight from the apiserver.
 
 Used where the manager's reconcile runs in-process against the real apiserver with only
 time and AWS simulated: the 48-hour renewal test and the renewal benchmark.
 """
 
 import datetime
-from collections.abc import Iterable
-from typing import Any
 
 from kubernetes import client
 
-from cheiron.api.observed import AccountInfo, ManagerKind, SecretInfo
 from cheiron.api.sources import EcrRequest
 from cheiron.controllers.indexes import Indexes
 from cheiron.k8s import snapshot
+from cheiron.runtime.caches import fixed_caches
 from cheiron.sources.ecr import EcrToken
 from tests.support.moto import REGISTRY
 
@@ -45,24 +43,9 @@ def expiry_of(password: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(password.partition("@")[2])
 
 
-def _by_namespace(objects: Iterable[SecretInfo | AccountInfo]) -> dict[str, list[Any]]:
-    """Objects grouped by their `namespace` attribute, as kopf's indexes key them."""
-    grouped: dict[str, list[Any]] = {}
-    for obj in objects:
-        grouped.setdefault(obj.namespace, []).append(obj)
-    return grouped
-
-
 def indexes_from(api: client.ApiClient) -> Indexes:
-    """What kopf's indexes would hold, read from the apiserver (Pods left out)."""
+    """What the caches would hold, read from the apiserver (Pods left out)."""
     seen = snapshot.read(api)
     return Indexes(
-        {
-            "namespaces_idx": {name: [info] for name, info in seen.namespaces.items()},
-            "secrets_idx": _by_namespace(seen.secrets),
-            "accounts_idx": _by_namespace(seen.accounts),
-            "pods_idx": {},
-            "ipsm_idx": {None: [m for m in seen.managers if m.kind is ManagerKind.NAMESPACED]},
-            "cipsm_idx": {None: [m for m in seen.managers if m.kind is ManagerKind.CLUSTER]},
-        }
+        fixed_caches(seen.namespaces.values(), seen.secrets, seen.accounts, (), seen.managers)
     )

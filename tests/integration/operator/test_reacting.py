@@ -82,8 +82,19 @@ def test_removed_entry_goes_and_user_entries_stay(
     set_secrets(custom, namespace, "m", [inline("a")])
     wait_for_pull_secrets(core, namespace, ["users-own", "a"], account="app")
     assert pull_secrets(core, namespace, "app")[0] == "users-own"
-    reasons = [e.reason for e in events_for(core, namespace, "app")]
-    assert "PullSecretsUpdated" in reasons
+    # One counted Event per namespace and change, about the namespace, naming the account.
+    updated = eventually(
+        lambda: [
+            e
+            for e in events_for(core, namespace, namespace)
+            if e.reason == "PullSecretsUpdated" and "removed imagePullSecrets b" in e.message
+        ],
+        what="PullSecretsUpdated Event",
+    )
+    assert updated[0].involved_object.kind == "Namespace"
+    # Both accounts changed at once: one Event counts them.
+    assert updated[0].message.startswith("2 ServiceAccounts (app, default)")
+    assert updated[0].count == 2
 
     def b_deleted() -> bool:
         return "b" not in [s.metadata.name for s in core.list_namespaced_secret(namespace).items]

@@ -80,3 +80,27 @@ def test_restart_and_resync_write_nothing(
     assert {k: v for k, v in status.items() if k != "reconciledObjects"} == {
         k: v for k, v in status_before.items() if k != "reconciledObjects"
     }
+
+
+def test_accounts_created_while_the_operator_starts_are_served(
+    *,
+    control_plane: ControlPlane,
+    crds: None,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    create_manager(custom, namespace, manager_body("m", [inline("a")]))
+    starting = OperatorProcess(control_plane.kubeconfig_path, tmp_path / "op.log", wait=False)
+    with starting:
+        # One account before the informers list, a stream of them while they list and
+        # start to watch: none may fall in the gap between the two.
+        names = [f"early-{i}" for i in range(20)]
+        for name in names:
+            core.create_namespaced_service_account(
+                namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+            )
+        eventually(starting.ready, timeout=60, what="/readyz after the caches synced")
+        for name in names:
+            wait_for_pull_secrets(core, namespace, ["a"], account=name)

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import kopf
 import pytest
+from kubernetes import client
 
 from cheiron.cli import build_parser
 from cheiron.k8s.permissions import LEASE_NAME, PERMISSIONS, WEBHOOK_CONFIGURATION_NAME
 from cheiron.operator import Options, WebhookOptions
+from cheiron.runtime.caches import build_caches
 
 ROOT = Path(__file__).parents[3]
 KUBE_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
@@ -99,12 +101,15 @@ def test_every_client_call_in_the_code_is_in_the_table() -> None:
     assert calls - _table() == set()
 
 
+def _informed() -> set[str]:
+    """Resources the operator's own informers list and watch (a cluster-wide operator)."""
+    caches = build_caches(client.ApiClient(client.Configuration()))
+    return {informer.name for informer in caches.informers}
+
+
 @pytest.fixture(scope="module")
 def kopf_selectors() -> dict[str, set[str]]:
-    """Resources kopf watches for cheiron's handlers, by handler kind."""
-    import cheiron.controllers.accounts  # noqa: PLC0415
-    import cheiron.controllers.indexes  # noqa: PLC0415
-    import cheiron.controllers.watches  # noqa: F401, PLC0415 - registers its handlers
+    """Resources kopf watches for cheiron's handlers, by handler kind; informers as "informing"."""
     from cheiron.controllers import backup, managers  # noqa: PLC0415
 
     managers.watch_cluster_managers()  # what `cheiron run --all-namespaces` adds
@@ -117,15 +122,20 @@ def kopf_selectors() -> dict[str, set[str]]:
         "spawning": registry._spawning,
         "changing": registry._changing,
     }
-    return {
+    watched = {
         kind: {h.selector.any_name for h in reg.get_all_handlers() if h.selector}
         for kind, reg in kinds.items()
     }
+    return {**watched, "informing": _informed()}
 
 
 def test_every_kopf_watch_is_in_the_table(kopf_selectors: dict[str, set[str]]) -> None:
     watched = set().union(*kopf_selectors.values())
     assert {"namespaces", "pods", "clusterimagepullsecretmanagers"} <= watched
+    # The bulk kinds are the informers' alone: kopf's per-object machinery never sees them.
+    assert kopf_selectors["informing"] >= {"namespaces", "secrets", "serviceaccounts", "pods"}
+    kopf_watched = set().union(*(v for k, v in kopf_selectors.items() if k != "informing"))
+    assert not kopf_watched & {"namespaces", "secrets", "serviceaccounts", "pods", "deployments"}
     needed = {(r, v) for r in watched for v in ("list", "watch")}
     # Daemons and on.delete handlers: kopf patches finalizers and its annotations.
     needed |= {(r, "patch") for r in kopf_selectors["spawning"] | kopf_selectors["changing"]}

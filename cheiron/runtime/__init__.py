@@ -1,0 +1,1 @@
+"""Process state of a running operator: watch caches, their views and the work queue."""

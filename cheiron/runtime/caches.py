@@ -1,0 +1,378 @@
+"""The operator's watch caches of the bulk kinds and of cheiron's resources, and views of them.
+
+One informer per kind (per served namespace in a namespaced install), each keeping only the
+slim snapshots of cheiron.api.observed. kopf keeps the managers' and backups' daemons and
+finalizers, but nothing here goes through its per-object machinery.
+"""
+
+import itertools
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kubernetes import client
+from pydantic import ValidationError
+
+from cheiron import API_GROUP, API_VERSION
+from cheiron.api.observed import (
+    PLURALS,
+    AccountInfo,
+    BackupInfo,
+    ManagerInfo,
+    ManagerKind,
+    NamespaceInfo,
+    SecretInfo,
+    WorkloadInfo,
+    account_info,
+    backup_info,
+    manager_info,
+    namespace_info,
+    relevant_secret,
+    secret_info,
+    workload_info,
+)
+from cheiron.k8s.informer import Handler, Informer, Key
+
+T = TypeVar("T")
+
+BACKUP_PLURAL = "clusterimagebackups"
+WORKLOAD_KINDS = {
+    "deployments": "Deployment",
+    "daemonsets": "DaemonSet",
+    "statefulsets": "StatefulSet",
+}
+
+
+class GroupView(Mapping[Hashable, Sequence[T]]):
+    """Several informers' snapshots by group, read like one index (group → snapshots)."""
+
+    def __init__(self, informers: Sequence[Informer[T]]) -> None:
+        """Read `informers` as one."""
+        self.informers = tuple(informers)
+
+    def __getitem__(self, group: Hashable) -> Sequence[T]:
+        """The snapshots of one group; KeyError when there are none."""
+        found = [v for i in self.informers for v in i.groups.get(group, {}).values()]
+        if not found:
+            raise KeyError(group)
+        return found
+
+    def __iter__(self) -> Iterator[Hashable]:
+        """Every group with at least one snapshot."""
+        if len(self.informers) == 1:
+            return iter(list(self.informers[0].groups))
+        return iter(dict.fromkeys(itertools.chain(*(i.groups for i in self.informers))))
+
+    def __len__(self) -> int:
+        """How many groups have snapshots."""
+        return sum(1 for _ in self)
+
+    def __contains__(self, group: object) -> bool:
+        """Whether some informer has snapshots in `group`."""
+        return any(group in i.groups for i in self.informers)
+
+    def get_object(self, namespace: str, name: str) -> T | None:
+        """One snapshot by namespace and name."""
+        for informer in self.informers:
+            if (value := informer.objects.get((namespace, name))) is not None:
+                return value
+        return None
+
+    def all(self) -> list[T]:
+        """Every snapshot."""
+        return [v for i in self.informers for v in i.objects.values()]
+
+    def add_handler(self, handler: Handler[T]) -> None:
+        """Hear every informer's changes."""
+        for informer in self.informers:
+            informer.add_handler(handler)
+
+
+class NamespaceMap(Mapping[str, NamespaceInfo]):
+    """Namespaces by name, live: no copy per read."""
+
+    def __init__(self, informer: Informer[NamespaceInfo]) -> None:
+        """Read the Namespace informer."""
+        self.informer = informer
+
+    def __getitem__(self, name: str) -> NamespaceInfo:
+        """One namespace; KeyError when unknown."""
+        return self.informer.objects[("", name)]
+
+    def __iter__(self) -> Iterator[str]:
+        """Namespace names."""
+        return iter([name for _ns, name in self.informer.objects])
+
+    def __len__(self) -> int:
+        """How many namespaces."""
+        return len(self.informer.objects)
+
+    def __contains__(self, name: object) -> bool:
+        """Whether the namespace is known."""
+        return ("", name) in self.informer.objects
+
+    def values(self) -> Any:
+        """Every NamespaceInfo."""
+        return list(self.informer.objects.values())
+
+    def items(self) -> Any:
+        """(name, NamespaceInfo) pairs."""
+        return [(name, info) for (_ns, name), info in self.informer.objects.items()]
+
+
+def _namespace(value: Any) -> Hashable:
+    return str(value.namespace)
+
+
+def _everything(_value: Any) -> Hashable:
+    return None
+
+
+def _secret(body: Mapping[str, Any]) -> SecretInfo | None:
+    # Only pull Secrets and cheiron's own are kept; handlers still hear of the others.
+    return secret_info(body) if relevant_secret(body) else None
+
+
+def _valid(make: Callable[[Mapping[str, Any]], T]) -> Callable[[Mapping[str, Any]], T | None]:
+    def transform(body: Mapping[str, Any]) -> T | None:
+        try:
+            return make(body)
+        except ValidationError:
+            return None  # reported on the object by its own loop; provides nothing
+
+    return transform
+
+
+@dataclass
+class Caches:
+    """Every informer of one operator process."""
+
+    namespaces: Informer[NamespaceInfo]
+    secrets: GroupView[SecretInfo]
+    accounts: GroupView[AccountInfo]
+    pods: GroupView[AccountInfo]
+    ipsm: GroupView[ManagerInfo]
+    cipsm: GroupView[ManagerInfo] | None = None
+    backups: GroupView[BackupInfo] | None = None
+    workloads: GroupView[WorkloadInfo] | None = None
+    started: bool = field(default=False)
+
+    @property
+    def informers(self) -> list[Informer[Any]]:
+        """All informers."""
+        views: list[GroupView[Any] | None] = [
+            self.secrets,
+            self.accounts,
+            self.pods,
+            self.ipsm,
+            self.cipsm,
+            self.backups,
+            self.workloads,
+        ]
+        return [self.namespaces, *(i for v in views if v is not None for i in v.informers)]
+
+    @property
+    def synced(self) -> bool:
+        """Every informer applied its first list (safe from any thread)."""
+        return self.started and all(i.has_synced for i in self.informers)
+
+    def namespace_map(self) -> NamespaceMap:
+        """Namespaces by name."""
+        return NamespaceMap(self.namespaces)
+
+    def start(self) -> None:
+        """Start every informer (from the event loop that reads them)."""
+        for informer in self.informers:
+            informer.start()
+        self.started = True
+
+    async def wait_synced(self) -> None:
+        """Return once every informer applied its first list."""
+        for informer in self.informers:
+            await informer.wait_synced()
+
+    def stop(self) -> None:
+        """Stop every informer."""
+        for informer in self.informers:
+            informer.stop(timeout=1.0)
+
+
+def build_caches(
+    api: client.ApiClient,
+    *,
+    namespaces: Sequence[str] = (),
+    eatr: bool = False,
+    cluster: bool = True,
+) -> Caches:
+    """The informers `cheiron run` needs: per served namespace, or cluster-wide.
+
+    `cluster` adds cluster managers, backups and workloads (a cluster-wide operator only).
+    """
+    core, custom, apps = client.CoreV1Api(api), client.CustomObjectsApi(api), client.AppsV1Api(api)
+
+    def per_namespace(
+        name: str,
+        all_fn: Callable[..., Any],
+        one_fn: Callable[..., Any],
+        transform: Callable[[Mapping[str, Any]], T | None],
+    ) -> GroupView[T]:
+        if not namespaces:
+            return GroupView([Informer(name, all_fn, transform, _namespace)])
+        return GroupView(
+            [Informer(f"{name}@{ns}", one_fn, transform, _namespace, (ns,)) for ns in namespaces]
+        )
+
+    def account(body: Mapping[str, Any]) -> AccountInfo:
+        return account_info(body)
+
+    def pod(body: Mapping[str, Any]) -> AccountInfo:
+        return account_info(body, pod=True)
+
+    def namespaced_manager(body: Mapping[str, Any]) -> ManagerInfo:
+        return manager_info(ManagerKind.NAMESPACED, body, eatr=eatr)
+
+    def cluster_manager(body: Mapping[str, Any]) -> ManagerInfo:
+        return manager_info(ManagerKind.CLUSTER, body, eatr=eatr)
+
+    ns_plural = PLURALS[ManagerKind.NAMESPACED]
+    if namespaces:
+        ipsm = GroupView(
+            [
+                Informer(
+                    f"{ns_plural}@{ns}",
+                    custom.list_namespaced_custom_object,
+                    _valid(namespaced_manager),
+                    _everything,
+                    (API_GROUP, API_VERSION, ns, ns_plural),
+                )
+                for ns in namespaces
+            ]
+        )
+    else:
+        ipsm = GroupView(
+            [
+                Informer(
+                    ns_plural,
+                    custom.list_cluster_custom_object,
+                    _valid(namespaced_manager),
+                    _everything,
+                    (API_GROUP, API_VERSION, ns_plural),
+                )
+            ]
+        )
+    caches = Caches(
+        namespaces=Informer("namespaces", core.list_namespace, namespace_info, lambda n: n.name),
+        secrets=per_namespace(
+            "secrets", core.list_secret_for_all_namespaces, core.list_namespaced_secret, _secret
+        ),
+        accounts=per_namespace(
+            "serviceaccounts",
+            core.list_service_account_for_all_namespaces,
+            core.list_namespaced_service_account,
+            account,
+        ),
+        pods=per_namespace("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod, pod),
+        ipsm=ipsm,
+    )
+    if cluster and not namespaces:
+        caches.cipsm = GroupView(
+            [
+                Informer(
+                    PLURALS[ManagerKind.CLUSTER],
+                    custom.list_cluster_custom_object,
+                    _valid(cluster_manager),
+                    _everything,
+                    (API_GROUP, API_VERSION, PLURALS[ManagerKind.CLUSTER]),
+                )
+            ]
+        )
+        caches.backups = GroupView(
+            [
+                Informer(
+                    BACKUP_PLURAL,
+                    custom.list_cluster_custom_object,
+                    _valid(backup_info),
+                    _everything,
+                    (API_GROUP, API_VERSION, BACKUP_PLURAL),
+                )
+            ]
+        )
+        workload_lists = {
+            "deployments": apps.list_deployment_for_all_namespaces,
+            "daemonsets": apps.list_daemon_set_for_all_namespaces,
+            "statefulsets": apps.list_stateful_set_for_all_namespaces,
+        }
+        caches.workloads = GroupView(
+            [
+                Informer(plural, fn, _workload(WORKLOAD_KINDS[plural]), _namespace)
+                for plural, fn in workload_lists.items()
+            ]
+        )
+    return caches
+
+
+def _unlisted(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("a fixed view is never listed")
+
+
+def fixed_caches(
+    namespaces: Iterable[NamespaceInfo],
+    secrets: Iterable[SecretInfo],
+    accounts: Iterable[AccountInfo],
+    pods: Iterable[AccountInfo],
+    managers: Iterable[ManagerInfo],
+) -> Caches:
+    """Caches that hold a snapshot read once (a dry run, a simulation): never listed again."""
+
+    def view(
+        name: str, group: Callable[[T], Hashable], items: Iterable[tuple[Key, T]]
+    ) -> Informer[T]:
+        informer: Informer[T] = Informer(name, _unlisted, _nothing, group)
+        informer.fill(items)
+        return informer
+
+    managers = list(managers)
+    return Caches(
+        namespaces=view("namespaces", lambda n: n.name, ((("", n.name), n) for n in namespaces)),
+        secrets=GroupView(
+            [view("secrets", _namespace, (((s.namespace, s.name), s) for s in secrets))]
+        ),
+        accounts=GroupView(
+            [view("serviceaccounts", _namespace, (((a.namespace, a.name), a) for a in accounts))]
+        ),
+        pods=GroupView([view("pods", _namespace, (((p.namespace, p.name), p) for p in pods))]),
+        ipsm=GroupView(
+            [
+                view(
+                    "ipsm",
+                    _everything,
+                    (
+                        ((m.namespace or "", m.name), m)
+                        for m in managers
+                        if m.kind is ManagerKind.NAMESPACED
+                    ),
+                )
+            ]
+        ),
+        cipsm=GroupView(
+            [
+                view(
+                    "cipsm",
+                    _everything,
+                    ((("", m.name), m) for m in managers if m.kind is ManagerKind.CLUSTER),
+                )
+            ]
+        ),
+        started=True,
+    )
+
+
+def _nothing(_body: Mapping[str, Any]) -> None:
+    return None
+
+
+def _workload(kind: str) -> Callable[[Mapping[str, Any]], WorkloadInfo]:
+    def transform(body: Mapping[str, Any]) -> WorkloadInfo:
+        return workload_info(kind, body)
+
+    return transform

@@ -1,0 +1,109 @@
+"""The informer on the real apiserver: list, watch, and a relist that leaves no ghosts."""
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from kubernetes import client
+
+from cheiron.devcluster import ControlPlane
+from cheiron.k8s.informer import DELETED, LISTED, Informer, Key
+from tests.integration.informer.conftest import compact
+from tests.support.poll import until
+
+
+def _name(body: Mapping[str, Any]) -> str:
+    return str(body["metadata"]["name"])
+
+
+def _account(core: client.CoreV1Api, namespace: str, name: str) -> None:
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+    )
+
+
+def _run(informer: Informer[str], body: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        informer.start()
+        try:
+            await asyncio.wait_for(informer.wait_synced(), 20)
+            await body()
+        finally:
+            await asyncio.to_thread(informer.stop)
+
+    asyncio.run(main())
+
+
+def _informer(
+    core: client.CoreV1Api, namespace: str, events: list[tuple[str, Key]]
+) -> Informer[str]:
+    informer: Informer[str] = Informer(
+        "serviceaccounts",
+        core.list_namespaced_service_account,
+        _name,
+        lambda _v: namespace,
+        (namespace,),
+        page_size=2,  # several pages even for a handful of objects
+    )
+    informer.add_handler(lambda kind, key, _old, _new: events.append((kind, key)))
+    return informer
+
+
+def test_lists_in_pages_then_follows_the_watch(core: client.CoreV1Api, namespace: str) -> None:
+    for i in range(5):
+        _account(core, namespace, f"before-{i}")
+    events: list[tuple[str, Key]] = []
+    informer = _informer(core, namespace, events)
+
+    async def body() -> None:
+        names = set(informer.in_group(namespace).values())
+        assert {f"before-{i}" for i in range(5)} <= names
+        assert all(kind == LISTED for kind, _key in events)
+        _account(core, namespace, "after")
+        await until(lambda: (namespace, "after") in informer.objects, timeout=20, what="creation")
+        core.delete_namespaced_service_account("before-0", namespace)
+        await until(
+            lambda: (namespace, "before-0") not in informer.objects, timeout=20, what="delete"
+        )
+        assert (DELETED, (namespace, "before-0")) in events
+        assert informer.lists == 1
+
+    _run(informer, body)
+
+
+def test_relist_after_the_watch_expired_drops_what_went_meanwhile(
+    storage_plane: ControlPlane, storage_core: client.CoreV1Api
+) -> None:
+    core, namespace = storage_core, "expiry"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    for name in ("stays", "goes"):
+        _account(core, namespace, name)
+    events: list[tuple[str, Key]] = []
+    informer = _informer(core, namespace, events)
+
+    async def body() -> None:
+        assert (namespace, "goes") in informer.objects
+        partition = threading.Event()
+        # Disconnected (as by a network partition) and so not watching while things change.
+        informer.reconnect(wait_for=partition)
+        await asyncio.sleep(0.5)
+        core.delete_namespaced_service_account("goes", namespace)
+        _account(core, namespace, "new")
+        # etcd forgets the history the informer would resume from: its watch gets 410 Gone,
+        # and only a relist can tell what happened meanwhile.
+        compact(storage_plane)
+        await asyncio.sleep(0.5)
+        assert (namespace, "goes") in informer.objects, "the informer was not disconnected"
+        partition.set()
+        await until(lambda: informer.lists == 2, timeout=20, what="relist")
+        await until(
+            lambda: (namespace, "goes") not in informer.objects, timeout=20, what="no ghost"
+        )
+        assert (namespace, "new") in informer.objects
+        assert (namespace, "stays") in informer.objects
+        assert (DELETED, (namespace, "goes")) in events
+        assert set(informer.in_group(namespace).values()) >= {"stays", "new"}
+        assert "goes" not in informer.in_group(namespace).values()
+
+    _run(informer, body)
