@@ -20,7 +20,7 @@ from cheiron.controllers.runtime import runtime
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.fsm.manager import mark_patch
-from cheiron.k8s.informer import ADDED, Key
+from cheiron.k8s.informer import ADDED, LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -176,8 +176,10 @@ def account_changed(
             # Pods can make their namespace a target (namespacesWithPods).
             rt.wake(*(m.key for m in idx.managers() if _selects_by_pods(m)))
         _count_reconciled(namespace, name, new, pod, idx)
-        if new is None or old == new:
-            return  # gone, or nothing cheiron reads changed (a Pod's status, say)
+        if new is None or old == new or kind == LISTED:
+            # Gone, or nothing cheiron reads changed (a Pod's status, say), or the first
+            # list, whose namespace keys cover every object.
+            return
         if pod and kind == ADDED:
             _spawn(_report_bypass(new, idx, idx.secrets_in(namespace)))
         rt.enqueue(("pod" if pod else "account", namespace, name))

@@ -60,6 +60,11 @@ def _key(kind: ManagerKind, body: kopf.Body) -> str:
     return f"{kind}/{meta.namespace}/{meta.name}" if meta.namespace else f"{kind}/{meta.name}"
 
 
+def _manager_ref(manager: ManagerInfo) -> ObjectRef:
+    api_version = f"{API_GROUP}/{API_VERSION}"
+    return ObjectRef(manager.kind, api_version, manager.name, manager.namespace, manager.uid)
+
+
 def _ref(kind: ManagerKind, body: kopf.Body) -> ObjectRef:
     meta = body.metadata
     return ObjectRef(kind, f"{API_GROUP}/{API_VERSION}", meta.name, meta.namespace, meta.uid)
@@ -284,6 +289,39 @@ def _iso(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+async def reconcile_namespace(key: str, namespace: str, idx: Indexes) -> None:
+    """One manager in one namespace: its Secrets there, then the namespace's marks.
+
+    What a new or changed namespace costs: the entries as the manager's last full pass
+    resolved them, this namespace's Secrets and accounts, nothing else. Without resolved
+    entries of the manager's current generation, its full pass runs instead.
+    """
+    rt = runtime()
+    manager = next((m for m in idx.managers() if m.key == key), None)
+    resolved = rt.resolved.get(key)
+    if manager is None or manager.deleting:
+        return
+    if resolved is None or resolved[0] != manager.generation:
+        rt.wake(key)
+        return
+    info = idx.namespace_map().get(namespace)
+    if info is None:
+        rt.wake_soon(key)  # gone: only the manager's counts change
+        return
+    outcomes: tuple[EntryOutcome, ...] = resolved[1]
+    goes = secret_targets(manager, outcomes, {namespace: info}, idx.pods_in)
+    existing = list(idx.secrets_in(namespace).values())
+    plan = plan_secrets(manager.uid, goes.written, goes.full, existing, goes.partial)
+    plan = await _apply(manager, plan, _manager_ref(manager))
+    after = apply_plan(existing, plan, manager.uid)
+    writes = plan.writes + await sync_namespace(
+        namespace, idx, {s.name: s for s in after if s.namespace == namespace}
+    )
+    log.debug("reconciled %s in %s: %d writes", key, namespace, writes)
+    # Target counts and conditions in status follow with the next (throttled) full pass.
+    rt.wake_soon(key)
+
+
 async def _invalid(
     kind: ManagerKind, body: kopf.Body, machine: ManagerMachine, error: ValidationError
 ) -> Pass:
@@ -326,6 +364,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
         ]
     )
     machine.fire("resolved")
+    runtime().resolved[manager.key] = (manager.generation, outcomes)
 
     goes = secret_targets(manager, outcomes, idx.namespace_map(), idx.pods_in)
     existing = idx.owned_and_targeted(manager.uid, goes.namespaces)

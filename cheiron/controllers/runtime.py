@@ -43,6 +43,9 @@ class Runtime:
     # ECR tokens by (manager UID, entry Secret name); rebuilt from status after a restart.
     tokens: dict[tuple[str, str], Cached] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    # Each manager's entries as its last full pass resolved them, by manager key with the
+    # generation they belong to: what a pass over one new namespace writes there.
+    resolved: dict[str, tuple[int, tuple[Any, ...]]] = field(default_factory=dict)
     # (namespace, name, is_pod) of objects seen reconciled: their count is in manager status.
     reconciled: set[tuple[str, str, bool]] = field(default_factory=set)
     clock: Callable[[], datetime.datetime] = _now

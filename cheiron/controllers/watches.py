@@ -2,7 +2,8 @@
 
 Every informer handler is cheap and synchronous: it reads the change, wakes the manager
 loops it concerns and queues keys; the workers do the writes. Keys are
-`("namespace", ns)`, `("account", ns, name)` and `("pod", ns, name)`.
+`("namespace", ns)` (every account and Pod of it), `("account", ns, name)`, `("pod", ns,
+name)` and `("manager", manager key, ns)` (one manager's Secrets in one namespace).
 """
 
 from collections.abc import Callable, Hashable
@@ -16,6 +17,7 @@ from cheiron.api.observed import (
 )
 from cheiron.controllers.accounts import account_changed, process_account, sync_namespace
 from cheiron.controllers.indexes import Indexes
+from cheiron.controllers.managers import reconcile_namespace
 from cheiron.controllers.runtime import runtime
 from cheiron.k8s.informer import ADDED, DELETED, LISTED, Key
 
@@ -41,10 +43,19 @@ def namespace_changed(idx: Indexes) -> NamespaceHandler:
         if kind != DELETED and old == new:
             return  # nothing targeting reads changed
         name = key[1]
-        runtime().wake(
-            *(m.key for m in idx.managers() if m.kind is ManagerKind.CLUSTER or m.namespace == name)
-        )
-        runtime().enqueue(("namespace", name))
+        rt = runtime()
+        if kind == LISTED:
+            # The first list: every manager's first pass covers its targets; this key
+            # covers the namespace's objects (theirs are not queued one by one).
+            rt.enqueue(("namespace", name))
+            return
+        concerned = [
+            m.key for m in idx.managers() if m.kind is ManagerKind.CLUSTER or m.namespace == name
+        ]
+        # Each manager's work in this namespace alone: a new namespace costs the same among
+        # ten or ten thousand.
+        rt.enqueue(*(("manager", m, name) for m in concerned))
+        rt.enqueue(("namespace", name))
 
     return handler
 
@@ -79,6 +90,8 @@ async def process(key: Hashable, idx: Indexes) -> None:
             await sync_namespace(namespace, idx)
         case ("account" | "pod" as what, str(namespace), str(name)):
             await process_account(namespace, name, what == "pod", idx)
+        case ("manager", str(manager), str(namespace)):
+            await reconcile_namespace(manager, namespace, idx)
         case _:
             raise ValueError(f"unknown work key {key!r}")
 
