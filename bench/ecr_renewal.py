@@ -23,9 +23,9 @@ from kubernetes import client, config, watch
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.observed import ManagerKind
 from cheiron.controllers.managers import reconcile
-from cheiron.controllers.runtime import Runtime, configure
 from cheiron.devcluster import ControlPlane
 from cheiron.k8s.objects import Kube
+from cheiron.runtime.state import Runtime, configure
 from tests.support import crds as crd_support
 from tests.support.managers import (
     CLUSTER_PLURAL,

@@ -18,11 +18,12 @@ import kopf
 
 from cheiron import metrics
 from cheiron.api.meta import FINALIZER, PREFIX
-from cheiron.controllers.runtime import Runtime, configure, runtime
 from cheiron.k8s.client import api_client
 from cheiron.k8s.lease import LeaderElection
 from cheiron.k8s.objects import Kube
 from cheiron.pki import make_serving_pki
+from cheiron.runtime.state import Runtime, configure, runtime
+from cheiron.sources import ecr
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def run(options: Options) -> None:
             options.resync_seconds,
             eatr=options.eatr,
             operator_namespace=options.operator_namespace,
+            fetch_ecr=ecr.fetch,
         )
     )
     # Imported for their side effect: registering the handlers.

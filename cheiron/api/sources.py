@@ -1,5 +1,6 @@
-"""What a credential source is asked for, as plain data shared by the fsm and sources layers."""
+"""What a credential source is asked for and answers, as plain data shared across layers."""
 
+import datetime
 from dataclasses import dataclass, field
 
 
@@ -27,3 +28,13 @@ class EcrRequest:
             self.role_arn or "",
             self.endpoint_url or "",
         )
+
+
+@dataclass(frozen=True)
+class EcrToken:
+    """A registry password and when it stops working."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+    expires_at: datetime.datetime

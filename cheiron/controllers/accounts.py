@@ -16,12 +16,12 @@ from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import Mode
 from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo
 from cheiron.controllers.indexes import Indexes, in_namespace
-from cheiron.controllers.runtime import runtime
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.fsm.manager import mark_patch
 from cheiron.k8s.informer import ADDED, LISTED, Key
 from cheiron.k8s.objects import ObjectRef
+from cheiron.runtime.state import runtime
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from cheiron.api.models import (
 )
 from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, WorkloadInfo, backup_info
 from cheiron.controllers.indexes import Indexes, current, in_namespace
+from cheiron.controllers.loops import wake_loop
 from cheiron.controllers.managers import condition, invalid_message, write_status
-from cheiron.controllers.runtime import runtime, wake_loop
 from cheiron.fsm import backup as image_fsm
 from cheiron.fsm.renewal import backoff
 from cheiron.images.plan import (
@@ -50,6 +50,7 @@ from cheiron.images.plan import (
 from cheiron.images.reference import InvalidReference, normalise_host
 from cheiron.k8s.informer import LISTED, Key
 from cheiron.k8s.objects import ObjectRef
+from cheiron.runtime.state import runtime
 from cheiron.sources import skopeo
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from cheiron.api.observed import (
 )
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.indexes import Indexes, current, in_namespace
-from cheiron.controllers.runtime import runtime, wake_loop
+from cheiron.controllers.loops import wake_loop
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
 from cheiron.fsm.manager import (
@@ -45,6 +45,7 @@ from cheiron.fsm.manager import (
 )
 from cheiron.fsm.renewal import Cached, backoff, due, renew_at
 from cheiron.k8s.objects import ObjectRef
+from cheiron.runtime.state import runtime
 from cheiron.sources.ecr import EcrError
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from cheiron.api.observed import (
 from cheiron.controllers.accounts import account_changed, process_account, sync_namespace
 from cheiron.controllers.indexes import Indexes
 from cheiron.controllers.managers import reconcile_namespace
-from cheiron.controllers.runtime import runtime
 from cheiron.k8s.informer import ADDED, DELETED, LISTED, Key
+from cheiron.runtime.state import runtime
 
 NamespaceHandler = Callable[[str, Key, NamespaceInfo | None, NamespaceInfo | None], None]
 SecretHandler = Callable[[str, Key, SecretInfo | None, SecretInfo | None], None]

@@ -7,13 +7,12 @@ import base64
 import datetime
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cheiron.api.sources import EcrRequest
+from cheiron.api.sources import EcrRequest, EcrToken
 
 # botocore honours this for ECR already; cheiron reads it for STS too when roles are assumed.
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_ECR"
@@ -26,16 +25,6 @@ class EcrError(Exception):
         """Keep AWS's code apart: it goes into status, the message only into the log."""
         super().__init__(f"{code}: {message}")
         self.code = code
-
-
-@dataclass(frozen=True)
-class EcrToken:
-    """A registry password and when it stops working."""
-
-    registry: str
-    username: str
-    password: str = field(repr=False)
-    expires_at: datetime.datetime
 
 
 def _session(request: EcrRequest) -> boto3.session.Session:

@@ -11,8 +11,8 @@ import kopf
 from cheiron.api.meta import BACKUP_ORIGINALS
 from cheiron.api.observed import pod_spec_images
 from cheiron.controllers.indexes import current, in_namespace
-from cheiron.controllers.runtime import runtime
 from cheiron.images.plan import PodFacts, PodRewrite, admit_pod
+from cheiron.runtime.state import runtime
 from cheiron.webhooks.common import decide
 
 POD_WEBHOOK = "pod-pull-secrets"

@@ -8,11 +8,10 @@ import datetime
 
 from kubernetes import client
 
-from cheiron.api.sources import EcrRequest
+from cheiron.api.sources import EcrRequest, EcrToken
 from cheiron.controllers.indexes import Indexes
 from cheiron.k8s import snapshot
 from cheiron.runtime.caches import fixed_caches
-from cheiron.sources.ecr import EcrToken
 from tests.support.moto import REGISTRY
 
 SIM_START = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)

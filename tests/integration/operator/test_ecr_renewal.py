@@ -18,10 +18,10 @@ from kubernetes import client
 from cheiron.api.observed import (
     ManagerKind,
 )
-from cheiron.controllers import runtime as runtime_module
 from cheiron.controllers.managers import _next_delay, reconcile
-from cheiron.controllers.runtime import Runtime, configure
 from cheiron.k8s.objects import Kube
+from cheiron.runtime import state as runtime_module
+from cheiron.runtime.state import Runtime, configure
 from tests.support.managers import (
     create_manager,
     delete_manager,

@@ -3,13 +3,11 @@
 import asyncio
 import datetime
 import random
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import kopf
-
-from cheiron.api.sources import EcrRequest
+from cheiron.api.sources import EcrRequest, EcrToken
 from cheiron.fsm.renewal import Cached
 from cheiron.k8s.objects import Kube
 from cheiron.runtime.caches import Caches
@@ -17,7 +15,9 @@ from cheiron.runtime.events import EventAggregator
 
 if TYPE_CHECKING:
     from cheiron.runtime.workqueue import WorkQueue
-from cheiron.sources.ecr import EcrToken, fetch
+
+# One GetAuthorizationToken call (cheiron.sources.ecr.fetch, passed in by `cheiron run`).
+FetchEcr = Callable[[EcrRequest], EcrToken]
 
 
 def _now() -> datetime.datetime:
@@ -50,7 +50,7 @@ class Runtime:
     reconciled: set[tuple[str, str, bool]] = field(default_factory=set)
     clock: Callable[[], datetime.datetime] = _now
     jitter: Callable[[], float] = _jitter
-    fetch_ecr: Callable[[EcrRequest], EcrToken] = fetch
+    fetch_ecr: FetchEcr = field(kw_only=True)
     # Set by `cheiron run` once the event loop runs (they need it).
     caches: Caches | None = None
     queue: "WorkQueue[Hashable] | None" = None
@@ -108,26 +108,3 @@ def runtime() -> Runtime:
     if _runtime is None:
         raise RuntimeError("cheiron's runtime is not configured; start it with `cheiron run`")
     return _runtime
-
-
-async def wake_loop(
-    key: str, stopped: kopf.DaemonStopped, once: Callable[[], Awaitable[float]]
-) -> None:
-    """Run `once` until stopped: again after the delay it returns, or at once when woken."""
-    rt = runtime()
-    wake = rt.wakeups.setdefault(key, asyncio.Event())
-    try:
-        while not stopped:
-            wake.clear()
-            delay = await once()
-            waiter = asyncio.ensure_future(wake.wait())
-            stopper = asyncio.ensure_future(stopped.wait())
-            try:
-                await asyncio.wait(
-                    {waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                waiter.cancel()
-                stopper.cancel()
-    finally:
-        rt.wakeups.pop(key, None)
