@@ -36,7 +36,7 @@ from tests.support.managers import (
 )
 from tests.support.moto import REGISTRY
 from tests.support.poll import eventually
-from tests.support.simulation import Simulation, indexes_from
+from tests.support.simulation import Simulation, views_from
 
 OWNED = "app.kubernetes.io/managed-by=cheiron"
 
@@ -97,7 +97,7 @@ def one_size(api: client.ApiClient, n: int, tag: str) -> tuple[int, int, float, 
 
     def one_pass() -> float:
         raw = get_manager(custom, None, manager)
-        idx = indexes_from(api)
+        idx = views_from(api)
         start = time.perf_counter()
         asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), idx))
         return start

@@ -85,9 +85,9 @@ def _ready() -> bool:
 async def _start_caches(**_: Any) -> None:
     """Start the informers, the work queue and the Event aggregator on kopf's loop."""
     from cheiron.controllers import backup, watches  # noqa: PLC0415
-    from cheiron.controllers.indexes import Indexes  # noqa: PLC0415
     from cheiron.runtime.caches import build_caches  # noqa: PLC0415
     from cheiron.runtime.events import EventAggregator  # noqa: PLC0415
+    from cheiron.runtime.views import Views  # noqa: PLC0415
     from cheiron.runtime.workqueue import WorkQueue  # noqa: PLC0415
 
     loop = asyncio.get_running_loop()
@@ -103,7 +103,7 @@ async def _start_caches(**_: Any) -> None:
         eatr=_options.eatr,
         cluster=not _options.namespaces,
     )
-    idx = Indexes(caches)
+    idx = Views(caches)
     rt.caches = caches
     rt.events = EventAggregator(rt.kube.namespace_event)
     watches.register(idx)

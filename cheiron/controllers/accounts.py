@@ -15,13 +15,13 @@ from cheiron import metrics
 from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import Mode
 from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo
-from cheiron.controllers.indexes import Indexes, in_namespace
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.fsm.manager import mark_patch
 from cheiron.k8s.informer import ADDED, LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.runtime.state import runtime
+from cheiron.runtime.views import Views, in_namespace
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ async def _event(account: AccountInfo, kind: str, type_: str, reason: str, messa
 
 
 async def sync_namespace(
-    namespace: str, idx: Indexes, secrets: dict[str, SecretInfo] | None = None
+    namespace: str, idx: Views, secrets: dict[str, SecretInfo] | None = None
 ) -> int:
     """Mark and reconcile every ServiceAccount and Pod of a namespace; returns writes made.
 
@@ -132,7 +132,7 @@ async def sync_namespace(
     return writes
 
 
-async def _recover_namespace(namespace: str, idx: Indexes, secrets: dict[str, SecretInfo]) -> int:
+async def _recover_namespace(namespace: str, idx: Views, secrets: dict[str, SecretInfo]) -> int:
     """New secrets, or a ServiceAccount that now lists them, may be what a stuck Pod needs."""
     if not any(m.spec.recreate_stuck_pods for m in idx.managers()):
         return 0
@@ -142,7 +142,7 @@ async def _recover_namespace(namespace: str, idx: Indexes, secrets: dict[str, Se
     return deleted
 
 
-async def process_account(namespace: str, name: str, pod: bool, idx: Indexes) -> None:
+async def process_account(namespace: str, name: str, pod: bool, idx: Views) -> None:
     """The work of one ServiceAccount or Pod key: mark, append or flag, recover stuck Pods."""
     account = (idx.pods if pod else idx.accounts).get_object(namespace, name)
     if account is None:
@@ -165,7 +165,7 @@ async def process_account(namespace: str, name: str, pod: bool, idx: Indexes) ->
 
 
 def account_changed(
-    pod: bool, idx: Indexes
+    pod: bool, idx: Views
 ) -> Callable[[str, Key, AccountInfo | None, AccountInfo | None], None]:
     """The informer handler of ServiceAccounts (or Pods): queue the object's key."""
     rt = runtime()
@@ -197,7 +197,7 @@ def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
 
 
 def _count_reconciled(
-    namespace: str, name: str, account: AccountInfo | None, pod: bool, idx: Indexes
+    namespace: str, name: str, account: AccountInfo | None, pod: bool, idx: Views
 ) -> None:
     """Refresh a namespace's managers when one of its objects becomes reconciled or stops being so.
 
@@ -228,7 +228,7 @@ def _selects_by_pods(manager: ManagerInfo) -> bool:
     return target is not None and target.namespaces_with_pods is not None
 
 
-async def _report_bypass(pod: AccountInfo, idx: Indexes, secrets: dict[str, SecretInfo]) -> None:
+async def _report_bypass(pod: AccountInfo, idx: Views, secrets: dict[str, SecretInfo]) -> None:
     """A Pod with its own list never gets its ServiceAccount's: say so, do not pretend."""
     if not pod.pull_secrets:
         return

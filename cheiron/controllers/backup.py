@@ -29,7 +29,6 @@ from cheiron.api.models import (
     Rewrite,
 )
 from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, WorkloadInfo, backup_info
-from cheiron.controllers.indexes import Indexes, current, in_namespace
 from cheiron.controllers.loops import wake_loop
 from cheiron.controllers.managers import condition, invalid_message, write_status
 from cheiron.fsm import backup as image_fsm
@@ -51,6 +50,7 @@ from cheiron.images.reference import InvalidReference, normalise_host
 from cheiron.k8s.informer import LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.runtime.state import runtime
+from cheiron.runtime.views import Views, current, in_namespace
 from cheiron.sources import skopeo
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ async def _rewrite(
     info: BackupInfo,
     workloads: Iterable[WorkloadInfo],
     records: dict[str, BackedUpImage],
-    idx: Indexes,
+    idx: Views,
 ) -> None:
     """Point workloads whose images are all backed up at their backups."""
     secret = pull_secret_name(info.name)
@@ -298,13 +298,13 @@ async def _rewrite(
 # --- the reconcile -------------------------------------------------------------------
 
 
-def all_workloads(idx: Indexes) -> list[WorkloadInfo]:
+def all_workloads(idx: Views) -> list[WorkloadInfo]:
     """Every indexed Deployment, DaemonSet and StatefulSet."""
     return idx.workloads.all() if idx.workloads is not None else []
 
 
 async def _ensure_manager(
-    idx: Indexes, manager: dict[str, Any], copies: _Copies, owner_uid: str
+    idx: Views, manager: dict[str, Any], copies: _Copies, owner_uid: str
 ) -> bool:
     """Apply the pull-Secret manager unless the watch shows it applied; False: not ours."""
     if not _manager_applied(idx, manager, copies.manager_uid):
@@ -314,7 +314,7 @@ async def _ensure_manager(
     return copies.manager_uid is not None
 
 
-def _manager_applied(idx: Indexes, manager: dict[str, Any], applied_uid: str | None) -> bool:
+def _manager_applied(idx: Views, manager: dict[str, Any], applied_uid: str | None) -> bool:
     """The manager this backup applied is watched with this spec: applying changes nothing.
 
     Passes run on every workload, ServiceAccount and Namespace event; without this each
@@ -357,7 +357,7 @@ async def _invalid(body: kopf.Body, error: ValidationError) -> float:
     return runtime().resync_seconds
 
 
-async def reconcile(body: kopf.Body, idx: Indexes) -> float:
+async def reconcile(body: kopf.Body, idx: Views) -> float:
     """One pass; returns the seconds until the next one is due at the latest."""
     rt = runtime()
     try:
@@ -447,7 +447,7 @@ async def reconcile(body: kopf.Body, idx: Indexes) -> float:
 # --- registration --------------------------------------------------------------------
 
 
-async def _loop(body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes) -> None:
+async def _loop(body: kopf.Body, stopped: kopf.DaemonStopped, idx: Views) -> None:
     name, uid = body.metadata.name or "", body.metadata.uid or ""
     key = _key(name)
 
@@ -467,11 +467,11 @@ async def _loop(body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes) -> N
             task.cancel()
 
 
-def _wake_all(idx: Indexes) -> None:
+def _wake_all(idx: Views) -> None:
     runtime().wake(*(_key(b.name) for b in (idx.backups.all() if idx.backups is not None else [])))
 
 
-def _workload_changed(idx: Indexes) -> Callable[..., None]:
+def _workload_changed(idx: Views) -> Callable[..., None]:
     def handler(kind: str, _key: Key, old: WorkloadInfo | None, new: WorkloadInfo | None) -> None:
         # Status-only updates (a rollout's progress) change nothing a backup reads.
         if kind != LISTED and old != new:
@@ -480,7 +480,7 @@ def _workload_changed(idx: Indexes) -> Callable[..., None]:
     return handler
 
 
-def _account_changed(idx: Indexes) -> Callable[..., None]:
+def _account_changed(idx: Views) -> Callable[..., None]:
     def handler(kind: str, _key: Key, old: AccountInfo | None, new: AccountInfo | None) -> None:
         # A ServiceAccount that lists a backup's pull Secret may open a workload's rewrite.
         listed = new.pull_secrets if new is not None else ()
@@ -492,7 +492,7 @@ def _account_changed(idx: Indexes) -> Callable[..., None]:
     return handler
 
 
-def _namespace_changed(idx: Indexes) -> Callable[..., None]:
+def _namespace_changed(idx: Views) -> Callable[..., None]:
     def handler(kind: str, _key: Key, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
         if kind != LISTED and old != new:
             _wake_all(idx)
@@ -500,7 +500,7 @@ def _namespace_changed(idx: Indexes) -> Callable[..., None]:
     return handler
 
 
-def register_backup_watches(idx: Indexes) -> None:
+def register_backup_watches(idx: Views) -> None:
     """Wake the backup loops on the informer events that concern them."""
     if idx.workloads is None or idx.backups is None:
         return

@@ -26,7 +26,6 @@ from cheiron.api.observed import (
     manager_info,
 )
 from cheiron.controllers.accounts import sync_namespace
-from cheiron.controllers.indexes import Indexes, current, in_namespace
 from cheiron.controllers.loops import wake_loop
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm import entries
@@ -46,6 +45,7 @@ from cheiron.fsm.manager import (
 from cheiron.fsm.renewal import Cached, backoff, due, renew_at
 from cheiron.k8s.objects import ObjectRef
 from cheiron.runtime.state import runtime
+from cheiron.runtime.views import Views, current, in_namespace
 from cheiron.sources.ecr import EcrError
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def _seed_token(
     entry: SecretEntry,
     identity: tuple[str, ...],
     status: dict[str, Any],
-    idx: Indexes,
+    idx: Views,
 ) -> Cached | None:
     """After a restart, reuse the token in cheiron's own Secret until status says renew."""
     rt = runtime()
@@ -235,7 +235,7 @@ def _seed_token(
     return Cached(payload, expires, renew, identity) if payload else None
 
 
-def _resolve_ecr(status: dict[str, Any], idx: Indexes) -> entries.ResolveEcr:
+def _resolve_ecr(status: dict[str, Any], idx: Views) -> entries.ResolveEcr:
     rt = runtime()
 
     def resolve(manager: ManagerInfo, entry: SecretEntry) -> EntryOutcome:
@@ -290,7 +290,7 @@ def _iso(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-async def reconcile_namespace(key: str, namespace: str, idx: Indexes) -> None:
+async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
     """One manager in one namespace: its Secrets there, then the namespace's marks.
 
     What a new or changed namespace costs: the entries as the manager's last full pass
@@ -344,7 +344,7 @@ async def _invalid(
     return Pass(machine.state)
 
 
-async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> Pass:
+async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
     """One pass of the manager machine."""
     kube = runtime().kube
     ref = _ref(kind, body)
@@ -510,7 +510,7 @@ def _next_delay(key: str, result: Pass) -> float:
 
 
 async def _loop(
-    kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Indexes
+    kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Views
 ) -> None:
     key = _key(kind, body)
     # Nothing decides from a half-filled cache.
@@ -530,7 +530,7 @@ async def _loop(
     await wake_loop(key, stopped, once)
 
 
-async def _until_cache_shows_deleting(uid: str, idx: Indexes, timeout: float = 10.0) -> None:
+async def _until_cache_shows_deleting(uid: str, idx: Views, timeout: float = 10.0) -> None:
     """Kopf may call on.delete before the manager informer saw the deletion mark."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -540,7 +540,7 @@ async def _until_cache_shows_deleting(uid: str, idx: Indexes, timeout: float = 1
         await asyncio.sleep(0.05)
 
 
-async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Indexes) -> None:
+async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Views) -> None:
     kube = runtime().kube
     uid = body.metadata.uid
     await _until_cache_shows_deleting(uid or "", idx)

@@ -16,10 +16,10 @@ from cheiron.api.observed import (
     SecretInfo,
 )
 from cheiron.controllers.accounts import account_changed, process_account, sync_namespace
-from cheiron.controllers.indexes import Indexes
 from cheiron.controllers.managers import reconcile_namespace
 from cheiron.k8s.informer import ADDED, DELETED, LISTED, Key
 from cheiron.runtime.state import runtime
+from cheiron.runtime.views import Views
 
 NamespaceHandler = Callable[[str, Key, NamespaceInfo | None, NamespaceInfo | None], None]
 SecretHandler = Callable[[str, Key, SecretInfo | None, SecretInfo | None], None]
@@ -36,7 +36,7 @@ def _references(manager: ManagerInfo, namespace: str, name: str) -> bool:
     return False
 
 
-def namespace_changed(idx: Indexes) -> NamespaceHandler:
+def namespace_changed(idx: Views) -> NamespaceHandler:
     """A namespace appeared, changed (opt-out, labels) or went: the managers re-target."""
 
     def handler(kind: str, key: Key, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
@@ -60,7 +60,7 @@ def namespace_changed(idx: Indexes) -> NamespaceHandler:
     return handler
 
 
-def secret_changed(idx: Indexes) -> SecretHandler:
+def secret_changed(idx: Views) -> SecretHandler:
     """A referenced Secret changed, or a pull Secret came or went: react at once."""
 
     def handler(kind: str, key: Key, old: SecretInfo | None, new: SecretInfo | None) -> None:
@@ -82,7 +82,7 @@ def secret_changed(idx: Indexes) -> SecretHandler:
     return handler
 
 
-async def process(key: Hashable, idx: Indexes) -> None:
+async def process(key: Hashable, idx: Views) -> None:
     """Do the work of one queued key."""
     assert isinstance(key, tuple)  # noqa: S101 - only this module makes keys
     match key:
@@ -96,7 +96,7 @@ async def process(key: Hashable, idx: Indexes) -> None:
             raise ValueError(f"unknown work key {key!r}")
 
 
-def register(idx: Indexes) -> None:
+def register(idx: Views) -> None:
     """Connect the informers of the bulk kinds to the work queue."""
     caches = idx.caches
     caches.namespaces.add_handler(namespace_changed(idx))

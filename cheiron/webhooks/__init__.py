@@ -1,1 +1,1 @@
-"""Admission handlers served by the operator (kopf's webhook server); thin, index-backed."""
+"""Admission handlers served by the operator (kopf's webhook server); thin, cache-backed."""

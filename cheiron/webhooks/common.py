@@ -7,15 +7,15 @@ import kopf
 from cheiron import metrics
 from cheiron.api.models import Mode
 from cheiron.api.observed import account_info
-from cheiron.controllers.indexes import Indexes, current
 from cheiron.fsm.admission import admit
+from cheiron.runtime.views import Views, current
 
 # An object can arrive a moment before the watch has shown its brand-new namespace (and so
 # its opt-out annotation): wait that long for the index rather than ask the API server.
 NAMESPACE_GRACE_SECONDS = 0.5
 
 
-async def _await_namespace(idx: Indexes, namespace: str) -> None:
+async def _await_namespace(idx: Views, namespace: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + NAMESPACE_GRACE_SECONDS
     while namespace not in idx.namespaces and loop.time() < deadline:

@@ -1,6 +1,6 @@
 """Mutating admission for Pod CREATE: pull secrets of Pod-mode managers, and backed-up images.
 
-Everything comes from the in-memory indexes: no API call is made while a request waits.
+Everything comes from the cache views (cheiron.runtime.views): no API call while a request waits.
 """
 
 import json
@@ -10,9 +10,9 @@ import kopf
 
 from cheiron.api.meta import BACKUP_ORIGINALS
 from cheiron.api.observed import pod_spec_images
-from cheiron.controllers.indexes import current, in_namespace
 from cheiron.images.plan import PodFacts, PodRewrite, admit_pod
 from cheiron.runtime.state import runtime
+from cheiron.runtime.views import current, in_namespace
 from cheiron.webhooks.common import decide
 
 POD_WEBHOOK = "pod-pull-secrets"

@@ -9,9 +9,9 @@ import datetime
 from kubernetes import client
 
 from cheiron.api.sources import EcrRequest, EcrToken
-from cheiron.controllers.indexes import Indexes
 from cheiron.k8s import snapshot
 from cheiron.runtime.caches import fixed_caches
+from cheiron.runtime.views import Views
 from tests.support.moto import REGISTRY
 
 SIM_START = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
@@ -42,9 +42,9 @@ def expiry_of(password: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(password.partition("@")[2])
 
 
-def indexes_from(api: client.ApiClient) -> Indexes:
+def views_from(api: client.ApiClient) -> Views:
     """What the caches would hold, read from the apiserver (Pods left out)."""
     seen = snapshot.read(api)
-    return Indexes(
+    return Views(
         fixed_caches(seen.namespaces.values(), seen.secrets, seen.accounts, (), seen.managers)
     )

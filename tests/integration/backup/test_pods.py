@@ -32,7 +32,7 @@ def test_new_pods_get_the_backup_and_the_workload_is_untouched(
     assert record["backup"] == f"{env.backup.host}/{env.backup_repo('podsweb')}:v1@{digest}"
     secret = f"backup-{name}"
 
-    # The webhook decides from the indexes; the status reaches them a moment later.
+    # The webhook decides from the cache views; the status reaches them a moment later.
     pod = eventually(
         lambda: (
             (p := env.core.create_namespaced_pod(env.namespace, _pod(ref))).spec.containers[0].image

@@ -34,7 +34,7 @@ from tests.support.simulation import (
     SIM_START,
     Simulation,
     expiry_of,
-    indexes_from,
+    views_from,
 )
 
 
@@ -85,7 +85,7 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
         while simulated.now < SIM_START + datetime.timedelta(hours=48):
             raw = get_manager(custom, None, name)
             result = asyncio.run(
-                reconcile(ManagerKind.CLUSTER, kopf.Body(raw), indexes_from(api_client))
+                reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client))
             )
             passes += 1
             for ns in namespaces:

@@ -1,4 +1,4 @@
-"""Views of the watch caches that every handler plans from; nothing here asks the API server.
+"""Views of the watch caches that every handler decides from; nothing here asks the API server.
 
 Nothing decides from a half-filled cache: the loops and the work queue start only once every
 informer applied its first list, so a restarted operator never mistakes "not yet seen" for
@@ -15,8 +15,8 @@ from cheiron.runtime.caches import Caches, GroupView, NamespaceMap
 from cheiron.runtime.state import runtime
 
 
-class Indexes:
-    """The indexes a handler reads, picked out of its kwargs (kopf passes them by name)."""
+class Views:
+    """The views a handler reads: the caches by kind, and what they say per namespace."""
 
     def __init__(self, caches: Caches) -> None:
         """Read the operator's caches."""
@@ -108,9 +108,9 @@ def in_namespace(index: Mapping[Any, Iterable[Any]], namespace: str) -> list[Any
     return list(index.get(namespace, []))
 
 
-def current() -> Indexes:
+def current() -> Views:
     """The views of the running operator's caches."""
     caches = runtime().caches
     if caches is None:
         raise RuntimeError("the caches are not started")
-    return Indexes(caches)
+    return Views(caches)
