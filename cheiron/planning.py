@@ -12,11 +12,11 @@ from kubernetes import client
 
 from cheiron.api.models import SecretEntry
 from cheiron.api.observed import ManagerInfo
-from cheiron.fsm import entries
-from cheiron.fsm.manager import EntryOutcome
 from cheiron.fsm.plan import ManagerPlan, plan
 from cheiron.k8s import snapshot
 from cheiron.k8s.objects import Kube
+from cheiron.pullsecrets import entries
+from cheiron.pullsecrets.entries import EntryOutcome
 
 ECR_PENDING = "a new ECR token is fetched when applied"
 

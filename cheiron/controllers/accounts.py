@@ -17,9 +17,9 @@ from cheiron.api.models import Mode
 from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
-from cheiron.fsm.manager import mark_patch
 from cheiron.k8s.informer import ADDED, LISTED, Key
 from cheiron.k8s.objects import ObjectRef
+from cheiron.pullsecrets.marks import mark_patch
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views, in_namespace
 

@@ -32,7 +32,6 @@ from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, Workloa
 from cheiron.controllers.loops import wake_loop
 from cheiron.controllers.managers import condition, invalid_message, write_status
 from cheiron.fsm import backup as image_fsm
-from cheiron.fsm.renewal import backoff
 from cheiron.images.plan import (
     Wanted,
     backup_reference,
@@ -49,6 +48,7 @@ from cheiron.images.plan import (
 from cheiron.images.reference import InvalidReference, normalise_host
 from cheiron.k8s.informer import LISTED, Key
 from cheiron.k8s.objects import ObjectRef
+from cheiron.pullsecrets.renewal import backoff
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views, current, in_namespace
 from cheiron.sources import skopeo

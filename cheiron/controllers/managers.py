@@ -28,22 +28,21 @@ from cheiron.api.observed import (
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.loops import wake_loop
 from cheiron.dockerconfig import DockerConfig
-from cheiron.fsm import entries
-from cheiron.fsm.manager import (
+from cheiron.fsm.manager import ManagerMachine, Progress
+from cheiron.k8s.objects import ObjectRef
+from cheiron.pullsecrets import entries
+from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.materialise import (
     DesiredSecret,
-    EntryOutcome,
-    ManagerMachine,
-    Progress,
-    SecretPlan,
-    apply_plan,
+    SecretWrites,
+    after_writes,
     merged_name,
-    plan_secrets,
     secret_annotations,
     secret_labels,
-    secret_targets,
+    secret_writes,
 )
-from cheiron.fsm.renewal import Cached, backoff, due, renew_at
-from cheiron.k8s.objects import ObjectRef
+from cheiron.pullsecrets.renewal import Cached, backoff, due, renew_at
+from cheiron.pullsecrets.targets import secret_targets
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views, current, in_namespace
 from cheiron.sources.ecr import EcrError
@@ -147,8 +146,8 @@ def _summarise(verb: str, done: Sequence[tuple[str, str]], shown: int = 10) -> s
     return f"{verb} {len(done)} {noun}: {names}{more}"
 
 
-async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> SecretPlan:
-    """Write the plan; returns it as actually carried out.
+async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) -> SecretWrites:
+    """Make the writes; returns them as actually carried out.
 
     Only pull Secrets are indexed, so a create can meet a Secret of another type under the
     same name: that is a conflict, like any Secret cheiron does not own.
@@ -175,13 +174,13 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> Secr
             return d  # ours, not yet seen by the watch: update it
         return SecretInfo(d.namespace, d.name, "unknown", found.get(OWNER_UID_LABEL))
 
-    results = await asyncio.gather(*(create(d) for d in plan.create))
-    created = [d for d, r in zip(plan.create, results, strict=True) if r is None]
-    updates = [*plan.update, *(r for r in results if isinstance(r, DesiredSecret))]
-    conflicts = [*plan.conflicts, *(r for r in results if isinstance(r, SecretInfo))]
+    results = await asyncio.gather(*(create(d) for d in changes.create))
+    created = [d for d, r in zip(changes.create, results, strict=True) if r is None]
+    updates = [*changes.update, *(r for r in results if isinstance(r, DesiredSecret))]
+    conflicts = [*changes.conflicts, *(r for r in results if isinstance(r, SecretInfo))]
     await asyncio.gather(
         *(call(kube.update_pull_secret, d.namespace, d.name, d.payload, labels) for d in updates),
-        *(call(kube.delete_secret, s.namespace, s.name) for s in plan.delete),
+        *(call(kube.delete_secret, s.namespace, s.name) for s in changes.delete),
     )
     for d in (*created, *updates):
         metrics.SECRETS_CREATED.labels(d.namespace, d.name).inc()
@@ -190,11 +189,11 @@ async def _apply(manager: ManagerInfo, plan: SecretPlan, ref: ObjectRef) -> Secr
     for reason, verb, done in (
         ("SecretCreated", "created", [(d.namespace, d.name) for d in created]),
         ("SecretUpdated", "updated", [(d.namespace, d.name) for d in updates]),
-        ("SecretDeleted", "deleted", [(s.namespace, s.name) for s in plan.delete]),
+        ("SecretDeleted", "deleted", [(s.namespace, s.name) for s in changes.delete]),
     ):
         if done:
             await call(kube.event, ref, "Normal", reason, _summarise(verb, done))
-    return SecretPlan(tuple(created), tuple(updates), plan.delete, tuple(conflicts))
+    return SecretWrites(tuple(created), tuple(updates), changes.delete, tuple(conflicts))
 
 
 @dataclass(frozen=True)
@@ -312,10 +311,10 @@ async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
     outcomes: tuple[EntryOutcome, ...] = resolved[1]
     goes = secret_targets(manager, outcomes, {namespace: info}, idx.pods_in)
     existing = list(idx.secrets_in(namespace).values())
-    plan = plan_secrets(manager.uid, goes.written, goes.full, existing, goes.partial)
-    plan = await _apply(manager, plan, _manager_ref(manager))
-    after = apply_plan(existing, plan, manager.uid)
-    writes = plan.writes + await sync_namespace(
+    changes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
+    changes = await _apply(manager, changes, _manager_ref(manager))
+    after = after_writes(existing, changes, manager.uid)
+    writes = changes.writes + await sync_namespace(
         namespace, idx, {s.name: s for s in after if s.namespace == namespace}
     )
     log.debug("reconciled %s in %s: %d writes", key, namespace, writes)
@@ -369,12 +368,12 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
 
     goes = secret_targets(manager, outcomes, idx.namespace_map(), idx.pods_in)
     existing = idx.owned_and_targeted(manager.uid, goes.namespaces)
-    plan = plan_secrets(manager.uid, goes.written, goes.full, existing, goes.partial)
-    plan = await _apply(manager, plan, ref)
+    changes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
+    changes = await _apply(manager, changes, ref)
     machine.fire("materialized")
 
-    after = apply_plan(existing, plan, manager.uid)
-    touched = set(goes.namespaces) | {s.namespace for s in plan.delete}
+    after = after_writes(existing, changes, manager.uid)
+    touched = set(goes.namespaces) | {s.namespace for s in changes.delete}
     by_namespace: dict[str, dict[str, SecretInfo]] = {ns: {} for ns in touched}
     for s in after:
         if s.namespace in by_namespace:
@@ -385,11 +384,11 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
         async with limit:
             return await sync_namespace(namespace, idx, by_namespace[namespace])
 
-    writes = plan.writes + sum(await asyncio.gather(*(sync(ns) for ns in sorted(touched))))
-    progress = Progress(outcomes, plan.conflicts)
+    writes = changes.writes + sum(await asyncio.gather(*(sync(ns) for ns in sorted(touched))))
+    progress = Progress(outcomes, changes.conflicts)
     machine.fire("annotated", progress)
 
-    reason, message = _summary(outcomes, plan.conflicts)
+    reason, message = _summary(outcomes, changes.conflicts)
     if goes.overridden:
         message += (
             "; registries given by more than one entry (the first wins): "
@@ -441,7 +440,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
     status_written = await _write_status(kind, body, wanted)
     if status_written and not ready and previous_message != message:
         await asyncio.to_thread(kube.event, ref, "Warning", reason, message)
-    _observe(manager, outcomes, after, reconciled, ready, plan.conflicts)
+    _observe(manager, outcomes, after, reconciled, ready, changes.conflicts)
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
     renewals = [o.renew_at for o in outcomes if o.renew_at is not None]

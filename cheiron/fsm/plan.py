@@ -11,16 +11,10 @@ from dataclasses import dataclass, field, replace
 from cheiron.api.models import Mode, SecretEntry
 from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, SecretInfo
 from cheiron.fsm import serviceaccount as sa_fsm
-from cheiron.fsm.manager import (
-    EntryOutcome,
-    SecretPlan,
-    apply_plan,
-    mark_patch,
-    names_in_namespace,
-    owned_or_in,
-    plan_secrets,
-    secret_targets,
-)
+from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.marks import mark_patch, names_in_namespace
+from cheiron.pullsecrets.materialise import SecretWrites, after_writes, secret_writes
+from cheiron.pullsecrets.targets import owned_or_in, secret_targets
 
 Resolve = Callable[[ManagerInfo, SecretEntry], EntryOutcome]
 
@@ -41,7 +35,7 @@ class ManagerPlan:
 
     key: str
     outcomes: tuple[EntryOutcome, ...]
-    secrets: SecretPlan
+    secrets: SecretWrites
     accounts: tuple[AccountChange, ...] = field(default=())
 
     @property
@@ -80,18 +74,18 @@ def plan(
         return by_ns.get(namespace, [])
 
     current = list(secrets)
-    drafts: list[tuple[ManagerInfo, tuple[EntryOutcome, ...], SecretPlan, set[str]]] = []
+    drafts: list[tuple[ManagerInfo, tuple[EntryOutcome, ...], SecretWrites, set[str]]] = []
     for manager in managers:
         outcomes = tuple(resolve(manager, entry) for entry in manager.spec.secrets)
         goes = secret_targets(manager, outcomes, namespaces, pods_in)
         wanted = set(goes.namespaces)
         existing = owned_or_in(current, manager.uid, wanted)
-        secret_plan = plan_secrets(manager.uid, goes.written, goes.full, existing, goes.partial)
-        drafts.append((manager, outcomes, secret_plan, wanted))
+        writes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
+        drafts.append((manager, outcomes, writes, wanted))
         seen = {(s.namespace, s.name) for s in existing}
         current = [
             *(s for s in current if (s.namespace, s.name) not in seen),
-            *apply_plan(existing, secret_plan, manager.uid),
+            *after_writes(existing, writes, manager.uid),
         ]
     after: dict[str, dict[str, SecretInfo]] = {}
     for s in current:
@@ -112,12 +106,12 @@ def plan(
         if change is not None:
             changes[(account.namespace, account.name)] = change
     plans = []
-    for manager, outcomes, secret_plan, wanted in drafts:
-        touched = wanted | {s.namespace for s in secret_plan.delete}
+    for manager, outcomes, writes, wanted in drafts:
+        touched = wanted | {s.namespace for s in writes.delete}
         mine = tuple(
             c
             for (ns, _), c in sorted(changes.items())
             if manager.mode is Mode.SERVICE_ACCOUNT and ns in touched
         )
-        plans.append(ManagerPlan(manager.key, outcomes, secret_plan, mine))
+        plans.append(ManagerPlan(manager.key, outcomes, writes, mine))
     return plans

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cheiron.api.sources import EcrRequest, EcrToken
-from cheiron.fsm.renewal import Cached
 from cheiron.k8s.objects import Kube
+from cheiron.pullsecrets.renewal import Cached
 from cheiron.runtime.caches import Caches
 from cheiron.runtime.events import EventAggregator
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from cheiron.api.models import Mode
 from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, SecretInfo
-from cheiron.fsm.manager import names_in_namespace, offered_for_recovery, owned_or_in
+from cheiron.pullsecrets.marks import names_in_namespace, offered_for_recovery
+from cheiron.pullsecrets.targets import owned_or_in
 from cheiron.runtime.caches import Caches, GroupView, NamespaceMap
 from cheiron.runtime.state import runtime
 

@@ -7,7 +7,7 @@ import kopf
 from cheiron import metrics
 from cheiron.api.models import Mode
 from cheiron.api.observed import account_info
-from cheiron.fsm.admission import admit
+from cheiron.pullsecrets.admission import admit
 from cheiron.runtime.views import Views, current
 
 # An object can arrive a moment before the watch has shown its brand-new namespace (and so

@@ -11,8 +11,8 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
-from cheiron.fsm.manager import EntryOutcome
 from cheiron.fsm.plan import plan
+from cheiron.pullsecrets.entries import EntryOutcome
 
 PAYLOAD = b'{"auths":{"ghcr.io":{"auth":"dTpw"}}}'
 MANAGER = ManagerInfo(

@@ -4,7 +4,7 @@ import pytest
 
 from cheiron.api.meta import ADDED, IGNORE, RECONCILABLE, RECONCILE_WITH, RECONCILED
 from cheiron.api.observed import AccountInfo
-from cheiron.fsm.admission import admit
+from cheiron.pullsecrets.admission import admit
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
 from cheiron.api.observed import ManagerInfo, ManagerKind
 from cheiron.dockerconfig import DockerConfig
-from cheiron.fsm import entries
+from cheiron.pullsecrets import entries
 
 PASSWORD = "s3cret-value"
 GOOD = json.dumps(

@@ -11,7 +11,10 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
-from cheiron.fsm import manager as m
+from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.marks import names_in_namespace
+from cheiron.pullsecrets.materialise import secret_writes
+from cheiron.pullsecrets.targets import eatr_entries, eatr_targets, targets
 from cheiron.targeting import eatr_selected
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -71,20 +74,20 @@ def test_eatr_selected(namespace: NamespaceInfo, exclude: tuple[str, ...], selec
 
 def test_entries_follow_the_labels_registry_by_registry() -> None:
     manager = _manager()
-    assert m.eatr_entries(manager, _ns("x", {REGISTRY: "true"})) == {"ecr-a"}
-    assert m.eatr_entries(manager, _ns("x", {OTHER: "true"})) == {"ecr-b"}
-    assert m.eatr_entries(manager, _ns("x", {REGISTRY: "true", OTHER: "true"})) == {
+    assert eatr_entries(manager, _ns("x", {REGISTRY: "true"})) == {"ecr-a"}
+    assert eatr_entries(manager, _ns("x", {OTHER: "true"})) == {"ecr-b"}
+    assert eatr_entries(manager, _ns("x", {REGISTRY: "true", OTHER: "true"})) == {
         "ecr-a",
         "ecr-b",
     }
 
 
 def test_off_unless_the_operator_enables_it() -> None:
-    assert m.eatr_entries(_manager(eatr=False), _ns("x", {REGISTRY: "true"})) == frozenset()
+    assert eatr_entries(_manager(eatr=False), _ns("x", {REGISTRY: "true"})) == frozenset()
 
 
 def test_exclusion_wins() -> None:
-    assert m.eatr_entries(_manager(exclude=("x",)), _ns("x", {REGISTRY: "true"})) == frozenset()
+    assert eatr_entries(_manager(exclude=("x",)), _ns("x", {REGISTRY: "true"})) == frozenset()
 
 
 def test_targets_skip_namespaces_the_manager_already_targets() -> None:
@@ -94,26 +97,26 @@ def test_targets_skip_namespaces_the_manager_already_targets() -> None:
         "plain": _ns("plain"),
     }
     manager = _manager()
-    full = m.targets(manager, namespaces)
+    full = targets(manager, namespaces)
     assert full == ["listed"]
-    assert m.eatr_targets(manager, namespaces, full) == {"labelled": frozenset({"ecr-b"})}
+    assert eatr_targets(manager, namespaces, full) == {"labelled": frozenset({"ecr-b"})}
 
 
-def test_plan_writes_only_the_selected_entries_in_partial_namespaces() -> None:
+def test_writes_only_the_selected_entries_in_partial_namespaces() -> None:
     outcomes = [
-        m.EntryOutcome(name, True, "Resolved", payload=b'{"auths":{}}')
+        EntryOutcome(name, True, "Resolved", payload=b'{"auths":{}}')
         for name in ("ecr-a", "ecr-b", "hub")
     ]
     stale = SecretInfo("labelled", "ecr-a", DOCKERCONFIGJSON_TYPE, UID, digest(b"{}"))
-    plan = m.plan_secrets(UID, outcomes, ["listed"], [stale], {"labelled": frozenset({"ecr-b"})})
-    assert sorted((d.namespace, d.name) for d in plan.create) == [
+    writes = secret_writes(UID, outcomes, ["listed"], [stale], {"labelled": frozenset({"ecr-b"})})
+    assert sorted((d.namespace, d.name) for d in writes.create) == [
         ("labelled", "ecr-b"),
         ("listed", "ecr-a"),
         ("listed", "ecr-b"),
         ("listed", "hub"),
     ]
     # The label for ecr-a's registry is gone: its Secret goes too.
-    assert plan.delete == (stale,)
+    assert writes.delete == (stale,)
 
 
 def test_names_for_accounts_in_an_eatr_namespace() -> None:
@@ -122,11 +125,9 @@ def test_names_for_accounts_in_an_eatr_namespace() -> None:
         name: SecretInfo("labelled", name, DOCKERCONFIGJSON_TYPE, UID, "d")
         for name in ("ecr-a", "ecr-b", "hub")
     }
-    names = m.names_in_namespace(
-        "labelled", Mode.SERVICE_ACCOUNT, [_manager()], namespaces, secrets
-    )
+    names = names_in_namespace("labelled", Mode.SERVICE_ACCOUNT, [_manager()], namespaces, secrets)
     assert names == ("ecr-a",)
-    pending = m.names_in_namespace(
+    pending = names_in_namespace(
         "labelled", Mode.SERVICE_ACCOUNT, [_manager()], namespaces, {}, include_pending=True
     )
     assert pending == ("ecr-a",)
@@ -135,7 +136,7 @@ def test_names_for_accounts_in_an_eatr_namespace() -> None:
 def test_a_merged_manager_gives_its_one_secret() -> None:
     namespaces = {"labelled": _ns("labelled", {REGISTRY: "true"})}
     secrets = {"all": SecretInfo("labelled", "all", DOCKERCONFIGJSON_TYPE, UID, "d")}
-    names = m.names_in_namespace(
+    names = names_in_namespace(
         "labelled", Mode.SERVICE_ACCOUNT, [_manager(merged=True)], namespaces, secrets
     )
     assert names == ("all",)
@@ -155,4 +156,4 @@ def test_an_entry_without_a_known_host_is_never_selected_by_labels() -> None:
     manager = ManagerInfo(ManagerKind.CLUSTER, "m", None, UID, 1, spec, eatr=True)
     assert spec.secrets[0].ecr is not None
     assert spec.secrets[0].ecr.host is None
-    assert m.eatr_entries(manager, _ns("x", {REGISTRY: "true"})) == frozenset()
+    assert eatr_entries(manager, _ns("x", {REGISTRY: "true"})) == frozenset()

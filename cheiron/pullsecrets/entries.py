@@ -4,8 +4,10 @@ Reading a referenced Secret is injected (`ReadSecret`), so the rules here stay p
 unit-tested without an API server. Messages name Secrets and keys, never their values.
 """
 
+import datetime
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from cheiron.api.models import DNS_SUBDOMAIN, CredentialsRef, SecretEntry, SecretRef
@@ -18,7 +20,6 @@ from cheiron.api.observed import (
 )
 from cheiron.api.sources import EcrRequest
 from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
-from cheiron.fsm.manager import EntryOutcome
 
 # Reasons, in the CamelCase that conditions and Events use.
 RESOLVED = "Resolved"
@@ -29,6 +30,28 @@ KEY_NOT_FOUND = "KeyNotFound"
 INVALID_REGISTRY = "InvalidRegistry"
 INVALID_CREDENTIALS = "InvalidCredentials"
 INVALID_SECRET_NAME = "InvalidSecretName"  # noqa: S105 - a reason, not a password
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """What resolving one `spec.secrets` entry gave."""
+
+    name: str
+    ok: bool
+    reason: str
+    message: str = ""
+    # The dockerconfigjson to materialise in each target; None when failed or used in place.
+    payload: bytes | None = field(default=None, repr=False)
+    # A namespaced manager's existingSecretRef: the Secret is used where it already is.
+    in_place: bool = False
+    # A cluster manager's existingSecretRef: (namespace, name) of the Secret copied. Where
+    # the copy would land on the source itself, the source is used in place.
+    source: tuple[str, str] | None = None
+    # False: create the Secret where it is missing, but leave existing ones as they are.
+    update: bool = True
+    # ECR: when the token expires and when cheiron renews it.
+    expires_at: datetime.datetime | None = None
+    renew_at: datetime.datetime | None = None
 
 
 class SecretLike(Protocol):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cheiron.fsm.renewal import DEFAULT_LIFETIME, Cached, backoff, due, renew_at
+from cheiron.pullsecrets.renewal import DEFAULT_LIFETIME, Cached, backoff, due, renew_at
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 LIFETIME = datetime.timedelta(hours=12)

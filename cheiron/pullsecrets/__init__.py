@@ -1,0 +1,1 @@
+"""Pull-Secret rules that are not state machines: targets, entries, Secrets, marks (pure)."""

@@ -1,0 +1,148 @@
+"""The pull Secrets a pass writes: what to create, update or delete, never adopting (pure)."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cheiron.api.meta import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, OWNER_UID_LABEL
+from cheiron.api.models import SecretEntry
+from cheiron.api.observed import DOCKERCONFIGJSON_TYPE, ManagerInfo, SecretInfo, digest
+from cheiron.dockerconfig import DockerConfig, merge
+from cheiron.pullsecrets.entries import EntryOutcome
+
+
+@dataclass(frozen=True)
+class DesiredSecret:
+    """A pull Secret cheiron wants in a namespace."""
+
+    namespace: str
+    name: str
+    payload: bytes = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        """Fingerprint of the payload, compared with what the watch saw."""
+        return digest(self.payload)
+
+
+@dataclass(frozen=True)
+class SecretWrites:
+    """The writes one reconcile makes to Secrets, and the Secrets it refused to touch."""
+
+    create: tuple[DesiredSecret, ...] = ()
+    update: tuple[DesiredSecret, ...] = ()
+    delete: tuple[SecretInfo, ...] = ()
+    conflicts: tuple[SecretInfo, ...] = ()
+
+    @property
+    def writes(self) -> int:
+        """How many API writes they are."""
+        return len(self.create) + len(self.update) + len(self.delete)
+
+
+def secret_writes(
+    owner_uid: str,
+    outcomes: Sequence[EntryOutcome],
+    target_namespaces: Sequence[str],
+    existing: Iterable[SecretInfo],
+    partial: Mapping[str, frozenset[str]] | None = None,
+) -> SecretWrites:
+    """Compare the wanted pull Secrets with the observed ones.
+
+    A Secret of the same name that cheiron did not create for this owner is a conflict: it is
+    never adopted or overwritten. A failed entry keeps whatever Secret it had (pulls keep
+    working on the last good credentials). Secrets of this owner that no entry or target wants
+    any more are deleted. `partial` adds namespaces that want only some entries (eatr).
+    """
+    partial = partial or {}
+    seen = {(s.namespace, s.name): s for s in existing}
+    wanted: set[tuple[str, str]] = set()
+    create: list[DesiredSecret] = []
+    update: list[DesiredSecret] = []
+    conflicts: list[SecretInfo] = []
+    for namespace in (*target_namespaces, *partial):
+        only = partial.get(namespace) if namespace not in target_namespaces else None
+        for outcome in outcomes:
+            if outcome.in_place or (only is not None and outcome.name not in only):
+                continue
+            key = (namespace, outcome.name)
+            if key == outcome.source:
+                continue
+            wanted.add(key)
+            if outcome.payload is None:
+                continue
+            desired = DesiredSecret(namespace, outcome.name, outcome.payload)
+            current = seen.get(key)
+            if current is None:
+                create.append(desired)
+            elif current.owner_uid != owner_uid:
+                conflicts.append(current)
+            elif outcome.update and (
+                current.digest != desired.digest or current.type != DOCKERCONFIGJSON_TYPE
+            ):
+                update.append(desired)
+    delete = [
+        s for key, s in sorted(seen.items()) if s.owner_uid == owner_uid and key not in wanted
+    ]
+    return SecretWrites(tuple(create), tuple(update), tuple(delete), tuple(conflicts))
+
+
+NO_CREDENTIALS = "NoCredentials"
+
+
+def merged_outcome(
+    name: str, outcomes: Sequence[EntryOutcome]
+) -> tuple[EntryOutcome, tuple[str, ...]]:
+    """The one Secret of a manager with `target.secret`, and the registries given twice.
+
+    Entries merge in spec order and the earlier wins per registry. While an entry fails, an
+    existing merged Secret is left as it is (it still holds that entry's last good
+    credentials); where none exists yet, one is created from the entries that work.
+    """
+    usable = [o.payload for o in outcomes if o.ok and o.payload is not None]
+    if not usable:
+        return EntryOutcome(name, False, NO_CREDENTIALS, "no entry resolved"), ()
+    merged, overridden = merge([DockerConfig.parse(p) for p in usable])
+    complete = all(o.ok for o in outcomes)
+    return (
+        EntryOutcome(name, True, "Resolved", payload=merged.to_json(), update=complete),
+        overridden,
+    )
+
+
+def secret_labels(owner_uid: str) -> dict[str, str]:
+    """Labels on every Secret cheiron creates: who manages it, and for which owner."""
+    return {MANAGED_BY_LABEL: MANAGED_BY, OWNER_UID_LABEL: owner_uid}
+
+
+def secret_annotations(manager: ManagerInfo) -> dict[str, str]:
+    """A human-readable pointer to the owning manager."""
+    return {OWNER_ANNOTATION: manager.key}
+
+
+def after_writes(
+    existing: Iterable[SecretInfo], writes: SecretWrites, owner_uid: str
+) -> list[SecretInfo]:
+    """The Secrets as they will be once `writes` are made (the watch may lag behind)."""
+    by_key = {(s.namespace, s.name): s for s in existing}
+    for s in writes.delete:
+        by_key.pop((s.namespace, s.name), None)
+    for d in (*writes.create, *writes.update):
+        by_key[(d.namespace, d.name)] = SecretInfo(
+            d.namespace, d.name, DOCKERCONFIGJSON_TYPE, owner_uid, d.digest
+        )
+    return list(by_key.values())
+
+
+def merged_name(manager: ManagerInfo) -> str | None:
+    """The name of the manager's merged Secret, or None when it writes one per entry."""
+    target = manager.spec.target
+    return target.secret.name if target is not None and target.secret is not None else None
+
+
+def in_place(manager: ManagerInfo, entry: SecretEntry, namespace: str) -> bool:
+    """Whether `entry` uses an existing Secret where it is, in `namespace`, without a copy."""
+    ref = entry.existing_secret_ref
+    if ref is None or ref.name != entry.secret_name:
+        return False
+    source_namespace = getattr(ref, "namespace", None) or manager.namespace
+    return source_namespace == namespace
