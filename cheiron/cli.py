@@ -63,13 +63,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from cheiron import planning  # noqa: PLC0415 - the kubernetes client is heavy
+    from cheiron.dryrun import snapshot_run  # noqa: PLC0415 - the kubernetes client is heavy
     from cheiron.k8s.client import api_client  # noqa: PLC0415
 
-    plans, invalid = planning.compute(
+    plans, invalid = snapshot_run.compute(
         api_client(args.kubeconfig), args.namespace, eatr=args.eatr_namespace_labels
     )
-    render = planning.render_json if args.output == "json" else planning.render_text
+    render = snapshot_run.render_json if args.output == "json" else snapshot_run.render_text
     sys.stdout.write(render(plans, invalid))
     return 2 if args.exit_code and any(p.changes for p in plans) else 0
 

@@ -1,4 +1,4 @@
-"""Plain snapshots of cluster objects as the watches see them; the input of all planning (pure)."""
+"""Plain snapshots of cluster objects as the watches see them; the input of every rule (pure)."""
 
 import base64
 import hashlib

@@ -1,6 +1,6 @@
 """ClusterImageBackup handlers: copy workload images into a backup registry, then rewrite.
 
-One reconcile loop (kopf daemon) per backup plans from the indexes (cheiron.images.plan),
+One reconcile loop (kopf daemon) per backup decides from the cache views (cheiron.images.rules),
 folds finished copies into the image machine (cheiron.fsm.backup), starts due copies as
 background tasks (bounded by the spec's copyConcurrency, so a slow registry never holds up
 a pass), keeps the pull-Secret manager of the rewritten namespaces, points workloads at
@@ -32,7 +32,8 @@ from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, Workloa
 from cheiron.controllers.loops import wake_loop
 from cheiron.controllers.managers import condition, invalid_message, write_status
 from cheiron.fsm import backup as image_fsm
-from cheiron.images.plan import (
+from cheiron.images.reference import InvalidReference, normalise_host
+from cheiron.images.rules import (
     Wanted,
     backup_reference,
     merge_records,
@@ -45,7 +46,6 @@ from cheiron.images.plan import (
     wanted_images,
     workload_selected,
 )
-from cheiron.images.reference import InvalidReference, normalise_host
 from cheiron.k8s.informer import LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.pullsecrets.renewal import backoff

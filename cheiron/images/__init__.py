@@ -1,1 +1,1 @@
-"""Image references, their backup names and the backup plan: pure logic, no I/O."""
+"""Image references, their backup names and the backup rules: pure logic, no I/O."""

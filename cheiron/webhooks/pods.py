@@ -10,7 +10,7 @@ import kopf
 
 from cheiron.api.meta import BACKUP_ORIGINALS
 from cheiron.api.observed import pod_spec_images
-from cheiron.images.plan import PodFacts, PodRewrite, admit_pod
+from cheiron.images.rules import PodFacts, PodRewrite, admit_pod
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import current, in_namespace
 from cheiron.webhooks.common import decide

@@ -1,4 +1,4 @@
-"""The dry-run plan: Secrets and ServiceAccount changes from the operator's own planning."""
+"""The dry-run plan: Secrets and ServiceAccount changes from the operator's own rules."""
 
 from cheiron.api.meta import ADDED, RECONCILABLE, RECONCILE_WITH, RECONCILED, TRUE
 from cheiron.api.models import ImagePullSecretManagerSpec, SecretEntry
@@ -11,7 +11,7 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
-from cheiron.fsm.plan import plan
+from cheiron.dryrun.report import plan
 from cheiron.pullsecrets.entries import EntryOutcome
 
 PAYLOAD = b'{"auths":{"ghcr.io":{"auth":"dTpw"}}}'

@@ -1,4 +1,4 @@
-"""`cheiron plan`: what the operator would write now, computed with its own planning (pure).
+"""The dry run's plan: what the operator would write now, computed with its own rules (pure).
 
 Per manager: the Secrets it would create, update or delete, the Secrets it would refuse to
 touch, and the ServiceAccounts whose imagePullSecrets or marks would change once every

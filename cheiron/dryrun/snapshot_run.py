@@ -1,4 +1,4 @@
-"""`cheiron plan`: read the cluster, plan like the operator, print; never write anything.
+"""`cheiron plan`'s I/O: read the cluster, plan like the operator, print; never write anything.
 
 ECR entries are not sent to AWS: a dry run must not need AWS access. Where cheiron's Secret
 for the entry exists its token is assumed current; where it is missing, the plan says a
@@ -12,7 +12,7 @@ from kubernetes import client
 
 from cheiron.api.models import SecretEntry
 from cheiron.api.observed import ManagerInfo
-from cheiron.fsm.plan import ManagerPlan, plan
+from cheiron.dryrun.report import ManagerPlan, plan
 from cheiron.k8s import snapshot
 from cheiron.k8s.objects import Kube
 from cheiron.pullsecrets import entries

@@ -13,7 +13,7 @@ from cheiron.api.observed import (
     manager_info,
     workload_info,
 )
-from cheiron.images.plan import (
+from cheiron.images.rules import (
     PodFacts,
     PodRewrite,
     WorkloadRewrite,

@@ -1,0 +1,1 @@
+"""`cheiron plan`: the operator's own rules over a snapshot of the cluster; writes nothing."""
