@@ -32,7 +32,7 @@ from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, Workloa
 from cheiron.controllers.loops import wake_loop
 from cheiron.controllers.managers import condition, invalid_message, write_status
 from cheiron.fsm import backup as image_fsm
-from cheiron.images.reference import InvalidReference, normalise_host
+from cheiron.images.reference import InvalidReference, digest_tag, normalise_host
 from cheiron.images.rules import (
     Wanted,
     backup_reference,
@@ -151,6 +151,7 @@ def _request(
         source=want.source.name,
         source_repository=want.source.repository,
         repository=want.repository,
+        tag=digest_tag,
         source_digest=digest,
         registries=registries,
     )

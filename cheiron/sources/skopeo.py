@@ -14,13 +14,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cheiron.dockerconfig import encode_auth
-from cheiron.images.reference import digest_tag
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,9 @@ class CopyRequest:
     source: str
     source_repository: str
     repository: str
+    # The tag the copy is pushed under, given its digest: the backup rules' to choose
+    # (cheiron.images.reference.digest_tag), since sources/ sits below images/.
+    tag: Callable[[str], str]
     source_digest: str | None = None
     registries: tuple[RegistryAccess, ...] = ()
 
@@ -181,7 +183,7 @@ def backup(request: CopyRequest) -> CopyResult:
             raise CopyError(f"{request.source} not found in its registry")
         pinned_source = f"{request.source_repository}@{digest}"
         # An immutable tag per digest (images.reference.digest_tag explains why).
-        destination = f"{request.repository}:{digest_tag(digest)}"
+        destination = f"{request.repository}:{request.tag(digest)}"
         present = _digest(work, f"{request.repository}@{digest}")
         if present == digest:
             return CopyResult(digest, present, copied=False)

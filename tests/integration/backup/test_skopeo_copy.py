@@ -21,6 +21,7 @@ def _request(
         source=parsed.name,
         source_repository=parsed.repository,
         repository=backup_repository(parsed, backup_to.host, "bk"),
+        tag=digest_tag,
         source_digest=parsed.digest,
         registries=registries or (access(source), access(backup_to)),
     )
