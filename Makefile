@@ -41,9 +41,11 @@ registry-tools:
 helm:
 	bash hack/controlplane/ensure-go.sh bash hack/helm/build.sh
 
+# lint-imports: the layer contracts in pyproject.toml ([tool.importlinter]).
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 typecheck: sync
 	$(RUN) mypy --strict cheiron
@@ -67,4 +69,4 @@ demo: sync controlplane
 	$(RUN) bash hack/demo.sh
 
 clean:
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
