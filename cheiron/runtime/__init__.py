@@ -1,1 +1,1 @@
-"""Process state of a running operator: watch caches, their views and the work queue."""
+"""Process state of a running operator: its runtime, watch caches, their views, the work queue."""
