@@ -21,6 +21,8 @@ class _Pending:
     type: str
     kind: str
     detail: str
+    first: float = 0.0
+    last: float = 0.0
     # Insertion-ordered set: 5,000 accounts of one namespace in a window stay cheap.
     names: dict[str, None] = field(default_factory=dict)
 
@@ -34,12 +36,18 @@ def summary(kind: str, detail: str, names: list[str], shown: int = 10) -> str:
 
 
 class EventAggregator:
-    """Collects changes per (namespace, reason, detail) and posts one Event per window."""
+    """Collects changes per (namespace, reason, detail); posts one Event once they settle.
 
-    def __init__(self, post: Post, window: float = 1.0) -> None:
-        """Post through `post` (called in a thread) at most once per key and window."""
+    A key is posted when no change joined it for `window` seconds, or `longest` seconds after
+    its first change: a namespace whose accounts are marked and then appended over a few
+    seconds gets one Event, and a steady trickle still shows within `longest`.
+    """
+
+    def __init__(self, post: Post, window: float = 1.0, longest: float = 10.0) -> None:
+        """Post through `post` (called in a thread)."""
         self.post = post
         self.window = window
+        self.longest = longest
         self._pending: dict[tuple[str, str, str], _Pending] = {}
         self._flush: asyncio.TimerHandle | None = None
 
@@ -47,19 +55,38 @@ class EventAggregator:
         self, namespace: str, *, type_: str, reason: str, kind: str, name: str, detail: str
     ) -> None:
         """Note that `kind` `name` in `namespace` changed as `detail` says."""
-        pending = self._pending.setdefault(
-            (namespace, reason, detail), _Pending(type_, kind, detail)
-        )
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        pending = self._pending.get((namespace, reason, detail))
+        if pending is None:
+            pending = self._pending[(namespace, reason, detail)] = _Pending(
+                type_, kind, detail, first=now
+            )
         pending.names[name] = None
+        pending.last = now
         if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(self.window, self._schedule)
+            self._flush = loop.call_later(self.window, self._schedule)
 
     def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = {
+            key: p
+            for key, p in self._pending.items()
+            if now - p.last >= self.window * 0.999 or now - p.first >= self.longest
+        }
+        for key in due:
+            del self._pending[key]
         self._flush = None
-        batch, self._pending = self._pending, {}
-        task = asyncio.get_running_loop().create_task(self._post_all(batch))
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+        if self._pending:
+            wake = min(
+                min(p.last + self.window, p.first + self.longest) for p in self._pending.values()
+            )
+            self._flush = loop.call_later(max(0.0, wake - now), self._schedule)
+        if due:
+            task = loop.create_task(self._post_all(due))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
 
     async def _post_all(self, batch: dict[tuple[str, str, str], _Pending]) -> None:
         for (namespace, reason, _detail), pending in batch.items():

@@ -167,6 +167,38 @@ def test_each_window_posts_only_its_own_names() -> None:
     ]
 
 
+def test_changes_that_keep_coming_stay_one_post_until_they_settle() -> None:
+    post = Recorder()
+
+    async def main() -> None:
+        aggregator = EventAggregator(post, window=5 * WINDOW, longest=100 * WINDOW)
+        # A namespace marked, then appended: changes spread over more than one window.
+        for i in range(6):
+            record(aggregator, "team-a", f"sa-{i}")
+            await asyncio.sleep(3 * WINDOW)
+        assert post.snapshot() == [], "posted while changes still came"
+        await until(lambda: len(post.snapshot()) == 1)
+        await asyncio.sleep(10 * WINDOW)
+
+    asyncio.run(main())
+    assert [count for *_, count in post.snapshot()] == [6]
+
+
+def test_a_steady_trickle_still_posts_after_the_longest_wait() -> None:
+    post = Recorder()
+
+    async def main() -> None:
+        aggregator = EventAggregator(post, window=5 * WINDOW, longest=10 * WINDOW)
+        for i in range(12):
+            record(aggregator, "team-a", f"sa-{i}")
+            await asyncio.sleep(2 * WINDOW)
+        await until(lambda: sum(count for *_, count in post.snapshot()) == 12)
+
+    asyncio.run(main())
+    counts = [count for *_, count in post.snapshot()]
+    assert len(counts) >= 2, "the first changes waited for the trickle to end"
+
+
 def test_a_failing_post_does_not_break_later_windows() -> None:
     post = Recorder(fail=lambda namespace, index: index == 0)
 
