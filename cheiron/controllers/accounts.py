@@ -110,6 +110,9 @@ async def sync_namespace(
     `secrets` overrides the indexed Secrets of the namespace with what a manager just wrote,
     since the watch may not have delivered it yet.
     """
+    # A pass over 1,000 namespaces computes each one's marks in turn: let the new namespace
+    # that arrives meanwhile be served between two of them.
+    await asyncio.sleep(0)
     ignored = not idx.namespace_usable(namespace)
     in_ns = secrets if secrets is not None else idx.secrets_in(namespace)
     pod_names = idx.names(namespace, Mode.POD, secrets=in_ns)

@@ -8,7 +8,7 @@ namespaces, and write status only when it changed. A finalizer cleans up on dele
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -343,6 +343,28 @@ async def _invalid(
     return Pass(machine.state)
 
 
+def _to_sync(manager: ManagerInfo, targets: Iterable[str], changes: SecretWrites) -> set[str]:
+    """Namespaces whose accounts this pass marks again.
+
+    Every target after a spec change, at a manager's first pass in this process and at
+    each resync; otherwise only where Secrets changed: a namespace or account that changed
+    is queued on its own, so a wake-up among 1,000 settled namespaces costs no walk of them.
+    """
+    rt = runtime()
+    written = {d.namespace for d in (*changes.create, *changes.update)}
+    written |= {s.namespace for s in changes.delete}
+    now = rt.clock()
+    last = rt.full_syncs.get(manager.key)
+    if (
+        last is None
+        or last[0] != manager.generation
+        or (now - last[1]).total_seconds() >= rt.resync_seconds
+    ):
+        rt.full_syncs[manager.key] = (manager.generation, now)
+        return set(targets) | written
+    return written
+
+
 async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
     """One pass of the manager machine."""
     kube = runtime().kube
@@ -373,7 +395,7 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
     machine.fire("materialized")
 
     after = after_writes(existing, changes, manager.uid)
-    touched = set(goes.namespaces) | {s.namespace for s in changes.delete}
+    touched = _to_sync(manager, goes.namespaces, changes)
     by_namespace: dict[str, dict[str, SecretInfo]] = {ns: {} for ns in touched}
     for s in after:
         if s.namespace in by_namespace:

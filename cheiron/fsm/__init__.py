@@ -41,6 +41,28 @@ class _Model:
     state: str
 
 
+# One transitions.Machine per table, built at first use: building one costs far more than
+# firing a trigger, and a pass fires thousands. Steps run on the event loop, one at a time.
+_machines: dict[int, tuple[Machine, _Model, Sequence[Any]]] = {}
+
+
+def _machine(states: Sequence[str], table: Sequence[Transition[Obs]]) -> tuple[Machine, _Model]:
+    cached = _machines.get(id(table))
+    if cached is not None and cached[2] is table:
+        return cached[0], cached[1]
+    model = _Model()
+    machine = Machine(
+        model=model,
+        states=list(states),
+        transitions=[row.as_dict() for row in table],
+        initial=states[0],
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
+    _machines[id(table)] = (machine, model, table)
+    return machine, model
+
+
 def step(
     states: Sequence[str],
     table: Sequence[Transition[Obs]],
@@ -52,16 +74,8 @@ def step(
 
     Raises transitions.MachineError when no row allows the trigger from `current`.
     """
-    model = _Model()
-    machine = Machine(
-        model=model,
-        states=list(states),
-        transitions=[row.as_dict() for row in table],
-        initial=current,
-        auto_transitions=False,
-        ignore_invalid_triggers=False,
-    )
-    del machine  # the model keeps what it needs; only the trigger is used
+    machine, model = _machine(states, table)
+    machine.set_state(current, model=model)
     fired = getattr(model, trigger)(observed)
     if not fired:
         return current

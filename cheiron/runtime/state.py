@@ -46,6 +46,8 @@ class Runtime:
     # Each manager's entries as its last full pass resolved them, by manager key with the
     # generation they belong to: what a pass over one new namespace writes there.
     resolved: dict[str, tuple[int, tuple[Any, ...]]] = field(default_factory=dict)
+    # When each manager last marked all its namespaces, with the generation it did so for.
+    full_syncs: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
     # (namespace, name, is_pod) of objects seen reconciled: their count is in manager status.
     reconciled: set[tuple[str, str, bool]] = field(default_factory=set)
     clock: Callable[[], datetime.datetime] = _now
