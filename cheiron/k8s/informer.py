@@ -62,8 +62,9 @@ def backoff_seconds(failures: int, cap: float = 30.0) -> float:
 class Informer(Generic[T]):
     """The cache of one kind, filled by list + watch.
 
-    `list_fn` is the official client's list method of the kind (with `args` such as the
-    namespace or the custom resource's group, version and plural); it is called with
+    `list_fn` is a list method of the kind with the official client's signature (one of
+    cheiron.k8s.rest's, or the official client's own), with `args` such as the namespace or
+    the custom resource's group, version and plural; it is called with
     `_preload_content=False`, so the client handles authentication and TLS while the informer
     reads the raw stream. `transform` keeps what cheiron reads (None: keep nothing, but
     handlers still hear of the object). `group` files a snapshot under the key readers ask

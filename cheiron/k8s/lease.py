@@ -12,22 +12,26 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from kubernetes import client
+from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
+
+from cheiron.k8s.rest import CoordinationApi
 
 log = logging.getLogger(__name__)
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+def _now() -> str:
+    # As the official client wrote a datetime (isoformat): the apiserver reads RFC 3339.
+    return datetime.datetime.now(datetime.UTC).isoformat()
 
 
 @dataclass
 class LeaderElection:
     """One replica's side of the election for the Lease `namespace/name`."""
 
-    api: client.ApiClient
+    api: ApiClient
     namespace: str
     name: str
     identity: str
@@ -39,17 +43,17 @@ class LeaderElection:
     _last_renewed: float | None = field(default=None, init=False)
 
     @property
-    def _coordination(self) -> client.CoordinationV1Api:
-        return client.CoordinationV1Api(self.api)
+    def _coordination(self) -> CoordinationApi:
+        return CoordinationApi(self.api)
 
-    def _spec(self, transitions: int, acquired: datetime.datetime) -> client.V1LeaseSpec:
-        return client.V1LeaseSpec(
-            holder_identity=self.identity,
-            lease_duration_seconds=self.lease_seconds,
-            acquire_time=acquired,
-            renew_time=_now(),
-            lease_transitions=transitions,
-        )
+    def _spec(self, transitions: int, acquired: str) -> dict[str, Any]:
+        return {
+            "acquireTime": acquired,
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.lease_seconds,
+            "leaseTransitions": transitions,
+            "renewTime": _now(),
+        }
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt; True while this replica holds the Lease."""
@@ -59,24 +63,24 @@ class LeaderElection:
         except ApiException as e:
             if e.status != 404:
                 raise
-            body = client.V1Lease(
-                metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace),
-                spec=self._spec(0, _now()),
-            )
+            body = {
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": self._spec(0, _now()),
+            }
             return self._write(lambda: coordination.create_namespaced_lease(self.namespace, body))
-        spec = lease.spec or client.V1LeaseSpec()
-        holder = spec.holder_identity or ""
-        transitions = spec.lease_transitions or 0
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        transitions = spec.get("leaseTransitions") or 0
         if holder == self.identity:
-            lease.spec = self._spec(transitions, spec.acquire_time or _now())
+            lease["spec"] = self._spec(transitions, spec.get("acquireTime") or _now())
         else:
-            seen = (holder, str(spec.renew_time), lease.metadata.resource_version)
+            seen = (holder, str(spec.get("renewTime")), lease["metadata"]["resourceVersion"])
             if seen != self._observed:
                 self._observed, self._observed_at = seen, self.clock()
-            duration = spec.lease_duration_seconds or self.lease_seconds
+            duration = spec.get("leaseDurationSeconds") or self.lease_seconds
             if holder and self.clock() - self._observed_at < duration:
                 return False
-            lease.spec = self._spec(transitions + 1, _now())
+            lease["spec"] = self._spec(transitions + 1, _now())
         return self._write(
             lambda: coordination.replace_namespaced_lease(self.name, self.namespace, lease)
         )
@@ -102,10 +106,11 @@ class LeaderElection:
         coordination = self._coordination
         try:
             lease = coordination.read_namespaced_lease(self.name, self.namespace)
-            if lease.spec is None or lease.spec.holder_identity != self.identity:
+            spec = lease.get("spec")
+            if spec is None or spec.get("holderIdentity") != self.identity:
                 return
-            lease.spec.holder_identity = None
-            lease.spec.renew_time = _now()
+            spec.pop("holderIdentity", None)
+            spec["renewTime"] = _now()
             coordination.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException:
             log.warning("could not release the leader Lease; a standby takes over after it expires")

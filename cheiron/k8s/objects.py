@@ -7,11 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
+from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.observed import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE, PLURALS, ManagerKind
+from cheiron.k8s.rest import AppsApi, CoreApi, CustomObjectsApi
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,17 @@ class SecretData:
 
 
 class Kube:
-    """Typed, narrow operations over the official client; nothing here logs Secret data."""
+    """Typed, narrow operations over the official client's transport (cheiron.k8s.rest).
 
-    def __init__(self, api: client.ApiClient, *, component: str = "cheiron") -> None:
+    Nothing here logs Secret data.
+    """
+
+    def __init__(self, api: ApiClient, *, component: str = "cheiron") -> None:
         """Wrap an ApiClient; `component` is the Events' reporting component."""
         self.api = api
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
-        self.apps = client.AppsV1Api(api)
+        self.core = CoreApi(api)
+        self.custom = CustomObjectsApi(api)
+        self.apps = AppsApi(api)
         self.component = component
 
     # --- Secrets -------------------------------------------------------------------
@@ -63,8 +67,8 @@ class Kube:
         secret = self._secret(namespace, name)
         if secret is None:
             return None
-        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
-        return SecretData(secret.type or "Opaque", data)
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return SecretData(secret.get("type") or "Opaque", data)
 
     def create_pull_secret(
         self,
@@ -75,13 +79,16 @@ class Kube:
         annotations: dict[str, str],
     ) -> bool:
         """Create a kubernetes.io/dockerconfigjson Secret; False if the name is taken."""
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(
-                name=name, namespace=namespace, labels=labels, annotations=annotations
-            ),
-            type=DOCKERCONFIGJSON_TYPE,
-            data={DOCKERCONFIGJSON_KEY: base64.b64encode(payload).decode()},
-        )
+        body = {
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": annotations,
+            },
+            "type": DOCKERCONFIGJSON_TYPE,
+            "data": {DOCKERCONFIGJSON_KEY: base64.b64encode(payload).decode()},
+        }
         try:
             self.core.create_namespaced_secret(namespace, body)
         except ApiException as e:
@@ -93,7 +100,7 @@ class Kube:
     def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's labels, or None when it does not exist."""
         secret = self._secret(namespace, name)
-        return None if secret is None else dict(secret.metadata.labels or {})
+        return None if secret is None else dict(secret["metadata"].get("labels") or {})
 
     def update_pull_secret(
         self, namespace: str, name: str, payload: bytes, labels: dict[str, str]
@@ -121,10 +128,12 @@ class Kube:
         A namespaced install may list Secrets in its own namespace only.
         """
         if namespace is None:
-            items = self.core.list_secret_for_all_namespaces(label_selector=label_selector).items
+            found = self.core.list_secret_for_all_namespaces(label_selector=label_selector)
         else:
-            items = self.core.list_namespaced_secret(namespace, label_selector=label_selector).items
-        return [(s.metadata.namespace, s.metadata.name) for s in items]
+            found = self.core.list_namespaced_secret(namespace, label_selector=label_selector)
+        return [
+            (s["metadata"]["namespace"], s["metadata"]["name"]) for s in found.get("items") or []
+        ]
 
     # --- ServiceAccounts and Pods --------------------------------------------------
 
@@ -155,9 +164,7 @@ class Kube:
     def delete_pod(self, namespace: str, name: str, uid: str) -> bool:
         """Delete one Pod, only if it is still the one observed (UID precondition)."""
         try:
-            self.core.delete_namespaced_pod(
-                name, namespace, body=client.V1DeleteOptions(preconditions={"uid": uid})
-            )
+            self.core.delete_namespaced_pod(name, namespace, body={"preconditions": {"uid": uid}})
         except ApiException as e:
             if e.status in (CONFLICT, NOT_FOUND):
                 return False
@@ -239,27 +246,21 @@ class Kube:
     def event(self, ref: ObjectRef, type_: str, reason: str, message: str, count: int = 1) -> None:
         """Record an Event (best effort: a lost Event must not fail a reconcile)."""
         namespace = ref.namespace or "default"
-        now = datetime.datetime.now(datetime.UTC)
-        body = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(
-                name=f"{ref.name}.{uuid.uuid4().hex[:16]}", namespace=namespace
-            ),
-            involved_object=client.V1ObjectReference(
-                kind=ref.kind,
-                api_version=ref.api_version,
-                name=ref.name,
-                namespace=ref.namespace,
-                uid=ref.uid or None,
-            ),
-            type=type_,
+        involved = {"kind": ref.kind, "apiVersion": ref.api_version, "name": ref.name}
+        if ref.namespace is not None:
+            involved["namespace"] = ref.namespace
+        if ref.uid:
+            involved["uid"] = ref.uid
+        body = event_body(
+            name=f"{ref.name}.{uuid.uuid4().hex[:16]}",
+            namespace=namespace,
+            involved=involved,
+            type_=type_,
             reason=reason,
             message=message[:1024],
-            source=client.V1EventSource(component=self.component),
-            reporting_component=self.component,
-            reporting_instance=self.component,
-            first_timestamp=now,
-            last_timestamp=now,
+            component=self.component,
             count=count,
+            now=datetime.datetime.now(datetime.UTC),
         )
         try:
             self.core.create_namespaced_event(namespace, body)
@@ -267,3 +268,31 @@ class Kube:
             log.warning(
                 "could not record event %s on %s/%s: %s", reason, namespace, ref.name, e.reason
             )
+
+
+def event_body(
+    *,
+    name: str,
+    namespace: str,
+    involved: dict[str, str],
+    type_: str,
+    reason: str,
+    message: str,
+    component: str,
+    count: int,
+    now: datetime.datetime,
+) -> dict[str, Any]:
+    """A core/v1 Event as the official client's CoreV1Event serialised (times as isoformat)."""
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": involved,
+        "type": type_,
+        "reason": reason,
+        "message": message,
+        "source": {"component": component},
+        "reportingComponent": component,
+        "reportingInstance": component,
+        "firstTimestamp": now.isoformat(),
+        "lastTimestamp": now.isoformat(),
+        "count": count,
+    }

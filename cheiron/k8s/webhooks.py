@@ -4,10 +4,11 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
+from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
 from cheiron.api.meta import MANAGED_BY, MANAGED_BY_LABEL
+from cheiron.k8s.rest import AdmissionApi
 
 NOT_FOUND = 404
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -79,9 +80,9 @@ def create_webhook(
     }
 
 
-def ensure_configuration(api: client.ApiClient, name: str, webhooks: list[dict[str, Any]]) -> None:
+def ensure_configuration(api: ApiClient, name: str, webhooks: list[dict[str, Any]]) -> None:
     """Create the configuration, or replace its webhooks (and so its caBundle)."""
-    admission = client.AdmissionregistrationV1Api(api)
+    admission = AdmissionApi(api)
     metadata: dict[str, Any] = {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}
     body = {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -96,5 +97,5 @@ def ensure_configuration(api: client.ApiClient, name: str, webhooks: list[dict[s
             raise
         admission.create_mutating_webhook_configuration(body)
         return
-    metadata["resourceVersion"] = current.metadata.resource_version
+    metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
     admission.replace_mutating_webhook_configuration(name, body)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kubernetes import client
+from kubernetes.client import ApiClient
 from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
@@ -32,6 +32,7 @@ from cheiron.api.observed import (
     workload_info,
 )
 from cheiron.k8s.informer import Handler, Informer, Key
+from cheiron.k8s.rest import AppsApi, CoreApi, CustomObjectsApi
 
 T = TypeVar("T")
 
@@ -198,7 +199,7 @@ class Caches:
 
 
 def build_caches(
-    api: client.ApiClient,
+    api: ApiClient,
     *,
     namespaces: Sequence[str] = (),
     eatr: bool = False,
@@ -208,7 +209,7 @@ def build_caches(
 
     `cluster` adds cluster managers, backups and workloads (a cluster-wide operator only).
     """
-    core, custom, apps = client.CoreV1Api(api), client.CustomObjectsApi(api), client.AppsV1Api(api)
+    core, custom, apps = CoreApi(api), CustomObjectsApi(api), AppsApi(api)
 
     def per_namespace(
         name: str,
