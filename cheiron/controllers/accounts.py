@@ -137,7 +137,7 @@ async def sync_namespace(
 
 async def _recover_namespace(namespace: str, idx: Views, secrets: dict[str, SecretInfo]) -> int:
     """New secrets, or a ServiceAccount that now lists them, may be what a stuck Pod needs."""
-    if not any(m.spec.recreate_stuck_pods for m in idx.managers()):
+    if not any(m.spec.recreate_stuck_pods for m in idx.managers_in(namespace)):
         return 0
     deleted = 0
     for pod in in_namespace(idx.pods, namespace):
@@ -220,7 +220,7 @@ def _count_reconciled(
     rt.wake_soon(
         *(
             m.key
-            for m in idx.managers()
+            for m in idx.managers_in(namespace)
             if m.mode is mode and (m.kind is ManagerKind.CLUSTER or m.namespace == namespace)
         )
     )

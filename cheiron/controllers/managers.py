@@ -389,7 +389,9 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
     runtime().resolved[manager.key] = (manager.generation, outcomes)
 
     goes = secret_targets(manager, outcomes, idx.namespace_map(), idx.pods_in)
-    existing = idx.owned_and_targeted(manager.uid, goes.namespaces)
+    # An ImagePullSecretManager writes in its own namespace only.
+    scope = manager.namespace if manager.kind is ManagerKind.NAMESPACED else None
+    existing = idx.owned_and_targeted(manager.uid, goes.namespaces, scope=scope)
     changes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
     changes = await _apply(manager, changes, ref)
     machine.fire("materialized")
@@ -581,12 +583,22 @@ async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Views) -> None:
     metrics.forget_manager(_key(kind, body), entries_)
 
 
+# What the wake handler saw of each manager: (generation, being deleted).
+_seen_generations: dict[str, tuple[object, bool]] = {}
+
+
 def _register(kind: ManagerKind) -> None:
     plural = PLURALS[kind]
 
     @kopf.on.event(API_GROUP, API_VERSION, plural, id=f"{plural}-wake")
     async def wake(body: kopf.Body, **_: Any) -> None:
-        runtime().wake(_key(kind, body))
+        # Only a new spec or a deletion: the loop's own status writes and kopf's annotations
+        # would otherwise wake it once more after every pass.
+        key = _key(kind, body)
+        seen = (body.metadata.get("generation"), bool(body.metadata.get("deletionTimestamp")))
+        if _seen_generations.get(key) != seen:
+            _seen_generations[key] = seen
+            runtime().wake(key)
 
     @kopf.daemon(API_GROUP, API_VERSION, plural, id=f"{plural}-loop", cancellation_timeout=10)
     async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:

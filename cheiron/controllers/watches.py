@@ -49,9 +49,7 @@ def namespace_changed(idx: Views) -> NamespaceHandler:
             # covers the namespace's objects (theirs are not queued one by one).
             rt.enqueue(("namespace", name))
             return
-        concerned = [
-            m.key for m in idx.managers() if m.kind is ManagerKind.CLUSTER or m.namespace == name
-        ]
+        concerned = [m.key for m in idx.managers_in(name)]
         # Each manager's work in this namespace alone: a new namespace costs the same among
         # ten or ten thousand.
         rt.enqueue(*(("manager", m, name) for m in concerned))
@@ -67,7 +65,7 @@ def secret_changed(idx: Views) -> SecretHandler:
         if kind == LISTED:
             return  # the first list: the managers' first passes read these anyway
         namespace, name = key
-        all_managers = idx.managers()
+        all_managers = idx.managers_in(namespace)
         wake = [m.key for m in all_managers if _references(m, namespace, name)]
         seen = old or new
         owner = seen.owner_uid if seen is not None else None
@@ -111,7 +109,9 @@ def register(idx: Views) -> None:
 def manager_changed(kind: ManagerKind) -> Callable[[str, Key, object, object], None]:
     """A manager changed: its loop passes again with the cache that now shows the change."""
 
-    def handler(_kind: str, key: Key, _old: object, _new: object) -> None:
+    def handler(_kind: str, key: Key, old: object, new: object) -> None:
+        if old == new and new is not None:
+            return  # status only: what the loop wrote itself
         namespace, name = key
         runtime().wake(f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}")
 

@@ -73,6 +73,8 @@ def eatr_targets(
     manager: ManagerInfo, namespaces: Mapping[str, NamespaceInfo], full: Iterable[str]
 ) -> dict[str, frozenset[str]]:
     """Namespaces outside the manager's targets that get some entries by eatr labels."""
+    if not manager.eatr or manager.deleting or manager.kind is not ManagerKind.CLUSTER:
+        return {}  # without a walk of every namespace: most managers never use eatr
     skip = set(full)
     found = {
         name: wanted

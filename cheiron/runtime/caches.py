@@ -243,7 +243,7 @@ def build_caches(
                     f"{ns_plural}@{ns}",
                     custom.list_namespaced_custom_object,
                     _valid(namespaced_manager),
-                    _everything,
+                    _namespace,
                     (API_GROUP, API_VERSION, ns, ns_plural),
                 )
                 for ns in namespaces
@@ -256,7 +256,7 @@ def build_caches(
                     ns_plural,
                     custom.list_cluster_custom_object,
                     _valid(namespaced_manager),
-                    _everything,
+                    _namespace,
                     (API_GROUP, API_VERSION, ns_plural),
                 )
             ]
@@ -346,7 +346,7 @@ def fixed_caches(
             [
                 view(
                     "ipsm",
-                    _everything,
+                    _namespace,
                     (
                         ((m.namespace or "", m.name), m)
                         for m in managers
