@@ -6,6 +6,8 @@ States, derived from the Pod alone:
 - NeedsRecreation: it lacks some; flagged once with an annotation and an Event, because
   only recreating it can help;
 - Ignored: opted out.
+Each observation fires one trigger (want, withdraw or opt_out) from the state the annotations
+show; the table says, per state, where it leads or that it may not happen.
 Only metadata is ever written; `spec.imagePullSecrets` of an existing Pod is never touched.
 """
 
@@ -67,11 +69,33 @@ def has_all(o: Observed) -> bool:
     return not missing(o)
 
 
+def lacks_some(o: Observed) -> bool:
+    """The Pod misses a wanted secret, and only its recreation can add it."""
+    return not has_all(o)
+
+
+# Triggers: what the observation says of the Pod, whatever state it is in.
+WANT, WITHDRAW, OPT_OUT = "want", "withdraw", "opt_out"
+TRIGGERS = (WANT, WITHDRAW, OPT_OUT)
+
+# A Pod's list is fixed at creation: a wanted Pod is Reconciled or NeedsRecreation by what it
+# was born with, and moves between the two only as the wanted list changes. An opted-out Pod
+# is never wanted (`want` from Ignored raises): it is opted in first.
 TABLE: tuple[Transition[Observed], ...] = (
-    Transition("observe", "*", IGNORED, conditions=[ignored]),
-    Transition("observe", "*", RECONCILED_STATE, conditions=[wanted, has_all]),
-    Transition("observe", "*", NEEDS_RECREATION_STATE, conditions=[wanted]),
-    Transition("observe", "*", UNMANAGED),
+    Transition(
+        WANT,
+        (UNMANAGED, RECONCILED_STATE, NEEDS_RECREATION_STATE),
+        RECONCILED_STATE,
+        conditions=[has_all],
+    ),
+    Transition(
+        WANT,
+        (UNMANAGED, RECONCILED_STATE, NEEDS_RECREATION_STATE),
+        NEEDS_RECREATION_STATE,
+        conditions=[lacks_some],
+    ),
+    Transition(WITHDRAW, STATES, UNMANAGED),
+    Transition(OPT_OUT, STATES, IGNORED),
 )
 
 
@@ -87,10 +111,17 @@ def current_state(o: Observed) -> str:
     return UNMANAGED
 
 
+def trigger(o: Observed) -> str:
+    """What the observation asks of the Pod."""
+    if ignored(o):
+        return OPT_OUT
+    return WANT if wanted(o) else WITHDRAW
+
+
 def plan(o: Observed) -> tuple[str, dict[str, str | None] | None, bool]:
     """The next state, the annotation patch (None: none) and whether to report recreation."""
     before = current_state(o)
-    state = step(STATES, TABLE, before, "observe", o)
+    state = step(STATES, TABLE, before, trigger(o), o)
     want: dict[str, str | None] = {RECONCILED: None, NEEDS_RECREATION: None}
     if state == RECONCILED_STATE:
         want[RECONCILED] = TRUE

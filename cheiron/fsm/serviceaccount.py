@@ -8,6 +8,9 @@ States, derived from the ServiceAccount alone:
   opted out);
 - Ignored: opted out and clean.
 
+Each observation fires one trigger (want, withdraw or opt_out) from the state the annotations
+show; the table says, per state, where it leads or that it may not happen.
+
 Only entries that cheiron appended (remembered in the `added` annotation) are ever removed;
 entries a user or another tool put there stay, and nothing is listed twice.
 """
@@ -76,17 +79,37 @@ def complete(o: Observed) -> bool:
     return desired(o) == (o.account.pull_secrets, _marks(o))
 
 
+def incomplete(o: Observed) -> bool:
+    """Something is still to write: the list or the marks differ from the wanted ones."""
+    return not complete(o)
+
+
+# Triggers: what the observation says of the account, whatever state it is in.
+WANT, WITHDRAW, OPT_OUT = "want", "withdraw", "opt_out"
+TRIGGERS = (WANT, WITHDRAW, OPT_OUT)
+
+# The state decides what may follow. From Cleaning, `want` leads to Pending, never straight
+# to Reconciled: an account being cleaned up is marked reconciled only by a write that also
+# carries its cleanup. An opted-out account is never wanted (`want` from Ignored raises): it
+# is opted in first. Where a row has guards, the first row whose guards hold wins.
 TABLE: tuple[Transition[Observed], ...] = (
-    Transition("observe", "*", RECONCILED_STATE, conditions=[wanted, complete]),
-    Transition("observe", "*", PENDING, conditions=[wanted]),
-    Transition("observe", "*", CLEANING, conditions=[has_leftovers]),
-    Transition("observe", "*", IGNORED, conditions=[ignored]),
-    Transition("observe", "*", UNMANAGED),
+    Transition(WANT, (UNMANAGED, CLEANING), PENDING),
+    Transition(WANT, (PENDING, RECONCILED_STATE), RECONCILED_STATE, conditions=[complete]),
+    Transition(WANT, (PENDING, RECONCILED_STATE), PENDING, conditions=[incomplete]),
+    Transition(OPT_OUT, (UNMANAGED, IGNORED), IGNORED),
+    Transition(OPT_OUT, (PENDING, RECONCILED_STATE), CLEANING),
+    Transition(OPT_OUT, CLEANING, CLEANING, conditions=[has_leftovers]),
+    Transition(OPT_OUT, CLEANING, IGNORED),
+    Transition(WITHDRAW, (UNMANAGED, IGNORED), UNMANAGED),
+    Transition(
+        WITHDRAW, (PENDING, RECONCILED_STATE, CLEANING), CLEANING, conditions=[has_leftovers]
+    ),
+    Transition(WITHDRAW, (PENDING, RECONCILED_STATE, CLEANING), UNMANAGED),
 )
 
 
 def current_state(o: Observed) -> str:
-    """The state the object is in, read from its annotations alone."""
+    """The state the object is in, read from its annotations alone (so after a restart too)."""
     if ignored(o):
         return CLEANING if has_leftovers(o) else IGNORED
     if o.annotations.get(RECONCILED) == TRUE:
@@ -96,9 +119,16 @@ def current_state(o: Observed) -> str:
     return CLEANING if has_leftovers(o) else UNMANAGED
 
 
+def trigger(o: Observed) -> str:
+    """What the observation asks of the account."""
+    if ignored(o):
+        return OPT_OUT
+    return WANT if wanted(o) else WITHDRAW
+
+
 def next_state(o: Observed) -> str:
-    """Where the `observe` trigger leads."""
-    return step(STATES, TABLE, current_state(o), "observe", o)
+    """Where the observation's trigger leads from the account's current state."""
+    return step(STATES, TABLE, current_state(o), trigger(o), o)
 
 
 def _marks(o: Observed) -> dict[str, str]:

@@ -1,10 +1,13 @@
 """The Pod machine never writes a spec: it marks Pods reconciled or flags them once."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from transitions import MachineError
 
 from cheiron.api.meta import IGNORE, NEEDS_RECREATION, RECONCILABLE, RECONCILE_WITH, RECONCILED
 from cheiron.api.observed import AccountInfo
-from cheiron.fsm import pod
+from cheiron.fsm import pod, step
 
 WANT = {RECONCILABLE: "true", RECONCILE_WITH: "a,b"}
 
@@ -72,3 +75,55 @@ def test_should_recreate(
     account: AccountInfo, offered: dict[str, tuple[str, ...]], expected: bool
 ) -> None:
     assert pod.should_recreate(account, offered) is expected
+
+
+# The machine as a map, written out by hand: (state, trigger) -> destination, as a function
+# of one guard (the Pod lists every wanted secret). None: not allowed, must raise.
+def _expected(state: str, trigger: str, has_all: bool) -> str | None:
+    if trigger == pod.OPT_OUT:
+        return pod.IGNORED
+    if trigger == pod.WITHDRAW:
+        return pod.UNMANAGED
+    if state == pod.IGNORED:
+        return None  # an opted-out Pod is opted in before it is wanted
+    return pod.RECONCILED_STATE if has_all else pod.NEEDS_RECREATION_STATE
+
+
+pods = st.builds(
+    lambda annotations, pull: pod.Observed(AccountInfo("ns", "p", annotations, pull, "1")),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            RECONCILABLE: st.just("true"),
+            RECONCILE_WITH: st.sampled_from(["", "a", "a,b"]),
+            RECONCILED: st.just("true"),
+            NEEDS_RECREATION: st.just("true"),
+            IGNORE: st.just("true"),
+        },
+    ),
+    st.sampled_from([(), ("a",), ("a", "b")]),
+)
+
+
+@given(
+    start=st.sampled_from(pod.STATES),
+    path=st.lists(st.tuples(st.sampled_from(pod.TRIGGERS), pods), max_size=8),
+)
+def test_random_trigger_paths_follow_the_state_map(
+    start: str, path: list[tuple[str, pod.Observed]]
+) -> None:
+    state = start
+    for trigger, o in path:
+        expected = _expected(state, trigger, pod.has_all(o))
+        if expected is None:
+            with pytest.raises(MachineError):
+                step(pod.STATES, pod.TABLE, state, trigger, o)
+            return
+        state = step(pod.STATES, pod.TABLE, state, trigger, o)
+        assert state == expected
+
+
+@given(o=pods)
+def test_every_observation_fires_an_allowed_trigger(o: pod.Observed) -> None:
+    """What the controller fires is always allowed from the state it reads back."""
+    assert pod.plan(o)[0] in pod.STATES

@@ -3,10 +3,12 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from transitions import MachineError
 
 from cheiron.api.meta import ADDED, IGNORE, RECONCILABLE, RECONCILE_WITH, RECONCILED
 from cheiron.api.observed import AccountInfo
 from cheiron.fsm import serviceaccount as sa
+from cheiron.fsm import step
 
 WANT_AB = {RECONCILABLE: "true", RECONCILE_WITH: "a,b"}
 
@@ -104,3 +106,70 @@ def test_plan_reaches_a_fixed_point(current: list[str], want: list[str]) -> None
     assert set(want) <= set(account.pull_secrets)
     assert set(current) <= set(account.pull_secrets)
     assert sa.plan(sa.Observed(account))[1] is None
+
+
+# The machine as a map, written out by hand: (state, trigger) -> destination, as a function
+# of the two guards (the account is complete; cheiron's leftovers are on it). None: the
+# trigger is not allowed from that state and must raise.
+def _expected(state: str, trigger: str, complete: bool, leftovers: bool) -> str | None:
+    table: dict[tuple[str, str], str | None] = {
+        (sa.UNMANAGED, sa.WANT): sa.PENDING,
+        (sa.CLEANING, sa.WANT): sa.PENDING,
+        (sa.IGNORED, sa.WANT): None,
+        (sa.PENDING, sa.WANT): sa.RECONCILED_STATE if complete else sa.PENDING,
+        (sa.RECONCILED_STATE, sa.WANT): sa.RECONCILED_STATE if complete else sa.PENDING,
+        (sa.UNMANAGED, sa.OPT_OUT): sa.IGNORED,
+        (sa.IGNORED, sa.OPT_OUT): sa.IGNORED,
+        (sa.PENDING, sa.OPT_OUT): sa.CLEANING,
+        (sa.RECONCILED_STATE, sa.OPT_OUT): sa.CLEANING,
+        (sa.CLEANING, sa.OPT_OUT): sa.CLEANING if leftovers else sa.IGNORED,
+        (sa.UNMANAGED, sa.WITHDRAW): sa.UNMANAGED,
+        (sa.IGNORED, sa.WITHDRAW): sa.UNMANAGED,
+    }
+    for source in (sa.PENDING, sa.RECONCILED_STATE, sa.CLEANING):
+        table[(source, sa.WITHDRAW)] = sa.CLEANING if leftovers else sa.UNMANAGED
+    return table[(state, trigger)]
+
+
+annotation_sets = st.fixed_dictionaries(
+    {},
+    optional={
+        RECONCILABLE: st.just("true"),
+        RECONCILE_WITH: st.sampled_from(["", "a", "a,b"]),
+        RECONCILED: st.just("true"),
+        ADDED: st.sampled_from(["a", "a,b"]),
+        IGNORE: st.just("true"),
+    },
+)
+observations = st.builds(
+    obs, annotation_sets, st.sampled_from([(), ("a",), ("a", "b"), ("user", "a", "b")])
+)
+
+
+@given(
+    start=st.sampled_from(sa.STATES),
+    path=st.lists(st.tuples(st.sampled_from(sa.TRIGGERS), observations), max_size=8),
+)
+def test_random_trigger_paths_follow_the_state_map(
+    start: str, path: list[tuple[str, sa.Observed]]
+) -> None:
+    state = start
+    for trigger, o in path:
+        expected = _expected(state, trigger, sa.complete(o), sa.has_leftovers(o))
+        if expected is None:
+            with pytest.raises(MachineError):
+                step(sa.STATES, sa.TABLE, state, trigger, o)
+            return
+        state = step(sa.STATES, sa.TABLE, state, trigger, o)
+        assert state == expected
+
+
+def test_a_trigger_the_machine_does_not_know_raises() -> None:
+    with pytest.raises(AttributeError):
+        step(sa.STATES, sa.TABLE, sa.PENDING, "append", obs(WANT_AB))
+
+
+@given(o=observations)
+def test_every_observation_fires_an_allowed_trigger(o: sa.Observed) -> None:
+    """What the controller fires is always allowed from the state it reads back."""
+    assert sa.next_state(o) in sa.STATES
