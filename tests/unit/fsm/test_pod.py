@@ -3,11 +3,11 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from transitions import MachineError
 
 from cheiron.api.meta import IGNORE, NEEDS_RECREATION, RECONCILABLE, RECONCILE_WITH, RECONCILED
 from cheiron.api.observed import AccountInfo
-from cheiron.fsm import pod, step
+from cheiron.fsm import pod
+from tests.support.machines import follow_map
 
 WANT = {RECONCILABLE: "true", RECONCILE_WITH: "a,b"}
 
@@ -112,15 +112,13 @@ pods = st.builds(
 def test_random_trigger_paths_follow_the_state_map(
     start: str, path: list[tuple[str, pod.Observed]]
 ) -> None:
-    state = start
-    for trigger, o in path:
-        expected = _expected(state, trigger, pod.has_all(o))
-        if expected is None:
-            with pytest.raises(MachineError):
-                step(pod.STATES, pod.TABLE, state, trigger, o)
-            return
-        state = step(pod.STATES, pod.TABLE, state, trigger, o)
-        assert state == expected
+    follow_map(
+        pod.STATES,
+        pod.TABLE,
+        start,
+        path,
+        lambda state, trigger, o: _expected(state, trigger, pod.has_all(o)),
+    )
 
 
 @given(o=pods)

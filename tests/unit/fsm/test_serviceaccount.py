@@ -3,12 +3,12 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from transitions import MachineError
 
 from cheiron.api.meta import ADDED, IGNORE, RECONCILABLE, RECONCILE_WITH, RECONCILED
 from cheiron.api.observed import AccountInfo
 from cheiron.fsm import serviceaccount as sa
 from cheiron.fsm import step
+from tests.support.machines import follow_map
 
 WANT_AB = {RECONCILABLE: "true", RECONCILE_WITH: "a,b"}
 
@@ -153,15 +153,13 @@ observations = st.builds(
 def test_random_trigger_paths_follow_the_state_map(
     start: str, path: list[tuple[str, sa.Observed]]
 ) -> None:
-    state = start
-    for trigger, o in path:
-        expected = _expected(state, trigger, sa.complete(o), sa.has_leftovers(o))
-        if expected is None:
-            with pytest.raises(MachineError):
-                step(sa.STATES, sa.TABLE, state, trigger, o)
-            return
-        state = step(sa.STATES, sa.TABLE, state, trigger, o)
-        assert state == expected
+    follow_map(
+        sa.STATES,
+        sa.TABLE,
+        start,
+        path,
+        lambda state, trigger, o: _expected(state, trigger, sa.complete(o), sa.has_leftovers(o)),
+    )
 
 
 def test_a_trigger_the_machine_does_not_know_raises() -> None:
