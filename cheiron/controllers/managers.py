@@ -39,10 +39,9 @@ from cheiron.pullsecrets.materialise import (
     merged_name,
     secret_annotations,
     secret_labels,
-    secret_writes,
 )
+from cheiron.pullsecrets.passes import secret_pass
 from cheiron.pullsecrets.renewal import Cached, backoff, due, renew_at
-from cheiron.pullsecrets.targets import secret_targets
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views, current, in_namespace
 from cheiron.sources.ecr import EcrError
@@ -309,11 +308,11 @@ async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
         rt.wake_soon(key)  # gone: only the manager's counts change
         return
     outcomes: tuple[EntryOutcome, ...] = resolved[1]
-    goes = secret_targets(manager, outcomes, {namespace: info}, idx.pods_in)
-    existing = list(idx.secrets_in(namespace).values())
-    changes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
-    changes = await _apply(manager, changes, _manager_ref(manager))
-    after = after_writes(existing, changes, manager.uid)
+    one = secret_pass(
+        manager, outcomes, {namespace: info}, idx.secrets_in(namespace).values(), idx.pods_in
+    )
+    changes = await _apply(manager, one.writes, _manager_ref(manager))
+    after = after_writes(one.existing, changes, manager.uid)
     writes = changes.writes + await sync_namespace(
         namespace, idx, {s.name: s for s in after if s.namespace == namespace}
     )
@@ -388,12 +387,11 @@ async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
     machine.fire("resolved")
     runtime().resolved[manager.key] = (manager.generation, outcomes)
 
-    goes = secret_targets(manager, outcomes, idx.namespace_map(), idx.pods_in)
-    # An ImagePullSecretManager writes in its own namespace only.
-    scope = manager.namespace if manager.kind is ManagerKind.NAMESPACED else None
-    existing = idx.owned_and_targeted(manager.uid, goes.namespaces, scope=scope)
-    changes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
-    changes = await _apply(manager, changes, ref)
+    full = secret_pass(
+        manager, outcomes, idx.namespace_map(), idx.secrets_for(manager), idx.pods_in
+    )
+    goes, existing = full.targets, full.existing
+    changes = await _apply(manager, full.writes, ref)
     machine.fire("materialized")
 
     after = after_writes(existing, changes, manager.uid)

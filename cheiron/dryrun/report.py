@@ -13,8 +13,8 @@ from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, Secret
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.pullsecrets.entries import EntryOutcome
 from cheiron.pullsecrets.marks import mark_patch, names_in_namespace
-from cheiron.pullsecrets.materialise import SecretWrites, after_writes, secret_writes
-from cheiron.pullsecrets.targets import owned_or_in, secret_targets
+from cheiron.pullsecrets.materialise import SecretWrites, after_writes
+from cheiron.pullsecrets.passes import secret_pass
 
 Resolve = Callable[[ManagerInfo, SecretEntry], EntryOutcome]
 
@@ -77,10 +77,8 @@ def plan(
     drafts: list[tuple[ManagerInfo, tuple[EntryOutcome, ...], SecretWrites, set[str]]] = []
     for manager in managers:
         outcomes = tuple(resolve(manager, entry) for entry in manager.spec.secrets)
-        goes = secret_targets(manager, outcomes, namespaces, pods_in)
-        wanted = set(goes.namespaces)
-        existing = owned_or_in(current, manager.uid, wanted)
-        writes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
+        one = secret_pass(manager, outcomes, namespaces, current, pods_in)
+        wanted, existing, writes = set(one.targets.namespaces), one.existing, one.writes
         drafts.append((manager, outcomes, writes, wanted))
         seen = {(s.namespace, s.name) for s in existing}
         current = [

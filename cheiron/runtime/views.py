@@ -9,9 +9,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cheiron.api.models import Mode
-from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, SecretInfo
+from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, NamespaceInfo, SecretInfo
 from cheiron.pullsecrets.marks import names_in_namespace, offered_for_recovery
-from cheiron.pullsecrets.targets import owned_or_in
 from cheiron.runtime.caches import Caches, GroupView, NamespaceMap
 from cheiron.runtime.state import runtime
 
@@ -100,16 +99,15 @@ class Views:
         """Indexed Secrets of a namespace by name."""
         return {s.name: s for s in in_namespace(self.secrets, namespace)}
 
-    def owned_and_targeted(
-        self, owner_uid: str, namespaces: Iterable[str], *, scope: str | None = None
-    ) -> list[SecretInfo]:
-        """Secrets of this owner (in `scope`, if given) and every Secret in `namespaces`.
+    def secrets_for(self, manager: ManagerInfo) -> list[SecretInfo]:
+        """The Secrets a manager's pass compares with: its namespace's, or all of them.
 
-        A namespaced manager writes in its own namespace only: its pass reads that
-        namespace's Secrets, not every Secret of the cluster.
+        An ImagePullSecretManager writes in its own namespace only, so its pass reads just
+        that namespace's Secrets, not every Secret of the cluster.
         """
-        candidates = self.secrets.all() if scope is None else in_namespace(self.secrets, scope)
-        return owned_or_in(candidates, owner_uid, namespaces)
+        if manager.kind is ManagerKind.NAMESPACED:
+            return in_namespace(self.secrets, manager.namespace or "")
+        return self.secrets.all()
 
 
 # --- reading the views ---------------------------------------------------------------
