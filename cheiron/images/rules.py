@@ -377,3 +377,36 @@ def admit_pod(
         if changes:
             return PodRewrite(tuple(changes), secret)
     return None
+
+
+def pod_admission_patch(
+    spec: Mapping[str, Any],
+    decision: tuple[tuple[str, ...], Mapping[str, str]] | None,
+    rewrite: PodRewrite | None,
+) -> dict[str, Any] | None:
+    """The Pod webhook's whole patch: pull secrets and marks, and images pointed at backups.
+
+    `decision` is the pull secrets and marks the Pod is born with (None: none of its
+    business); `rewrite` the backed-up images (None: none). None: the Pod is left as it is.
+    """
+    if decision is None and rewrite is None:
+        return None
+    pull_secrets = [r.get("name", "") for r in spec.get("imagePullSecrets") or [] if r]
+    annotations: dict[str, str] = {}
+    if decision is not None:
+        pull_secrets, annotations = list(decision[0]), dict(decision[1])
+    patch_spec: dict[str, Any] = {}
+    if rewrite is not None:
+        lists = {
+            key: [dict(c) for c in spec.get(key) or []] for key in ("initContainers", "containers")
+        }
+        for change in rewrite.changes:
+            lists[change.container.field][change.container.index]["image"] = change.image
+        patch_spec.update({key: containers for key, containers in lists.items() if containers})
+        if rewrite.pull_secret not in pull_secrets:
+            # The ServiceAccount's secrets were merged before this webhook runs, or the Pod
+            # lists its own and so never gets them: either way, list the backup's here.
+            pull_secrets.append(rewrite.pull_secret)
+        annotations[BACKUP_ORIGINALS] = json.dumps(rewrite.originals, sort_keys=True)
+    patch_spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
+    return {"spec": patch_spec, "metadata": {"annotations": annotations}}
