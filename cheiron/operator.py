@@ -23,6 +23,7 @@ from cheiron.k8s.lease import LeaderElection
 from cheiron.k8s.objects import Kube
 from cheiron.pki import make_serving_pki
 from cheiron.runtime.state import Runtime, configure, runtime
+from cheiron.runtime.tasks import spawn
 from cheiron.sources import ecr
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,7 @@ async def _start_caches(**_: Any) -> None:
         assert rt.queue is not None  # noqa: S101 - set just above
         rt.queue.start()
 
-    task = loop.create_task(start_workers())
-    _keep.add(task)
-
-
-_keep: set["asyncio.Task[None]"] = set()
+    spawn(start_workers())
 
 
 @kopf.on.startup()

@@ -8,19 +8,19 @@ namespaces.
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from cheiron import metrics
 from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import Mode
-from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, SecretInfo
+from cheiron.api.observed import AccountInfo, ManagerInfo, SecretInfo
 from cheiron.fsm import pod as pod_fsm
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.k8s.informer import ADDED, LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.pullsecrets.marks import mark_patch
 from cheiron.runtime.state import runtime
+from cheiron.runtime.tasks import spawn
 from cheiron.runtime.views import Views, in_namespace
 
 log = logging.getLogger(__name__)
@@ -184,19 +184,10 @@ def account_changed(
             # list, whose namespace keys cover every object.
             return
         if pod and kind == ADDED:
-            _spawn(_report_bypass(new, idx, idx.secrets_in(namespace)))
+            spawn(_report_bypass(new, idx, idx.secrets_in(namespace)))
         rt.enqueue(("pod" if pod else "account", namespace, name))
 
     return handler
-
-
-_background: set["asyncio.Task[Any]"] = set()
-
-
-def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
 
 
 def _count_reconciled(
@@ -217,13 +208,7 @@ def _count_reconciled(
     else:
         rt.reconciled.discard(key)
     mode = Mode.POD if pod else Mode.SERVICE_ACCOUNT
-    rt.wake_soon(
-        *(
-            m.key
-            for m in idx.managers_in(namespace)
-            if m.mode is mode and (m.kind is ManagerKind.CLUSTER or m.namespace == namespace)
-        )
-    )
+    rt.wake_soon(*(m.key for m in idx.managers_in(namespace) if m.mode is mode))
 
 
 def _selects_by_pods(manager: ManagerInfo) -> bool:

@@ -235,32 +235,31 @@ def build_caches(
     def cluster_manager(body: Mapping[str, Any]) -> ManagerInfo:
         return manager_info(ManagerKind.CLUSTER, body, eatr=eatr)
 
-    ns_plural = PLURALS[ManagerKind.NAMESPACED]
-    if namespaces:
-        ipsm = GroupView(
+    def custom_objects(
+        plural: str,
+        transform: Callable[[Mapping[str, Any]], T | None],
+        group: Callable[[T], Hashable],
+    ) -> GroupView[T]:
+        """One of cheiron's kinds: in each served namespace, or across the cluster."""
+        if not namespaces or plural != PLURALS[ManagerKind.NAMESPACED]:
+            args = (API_GROUP, API_VERSION, plural)
+            return GroupView(
+                [Informer(plural, custom.list_cluster_custom_object, transform, group, args)]
+            )
+        list_fn = custom.list_namespaced_custom_object
+        return GroupView(
             [
                 Informer(
-                    f"{ns_plural}@{ns}",
-                    custom.list_namespaced_custom_object,
-                    _valid(namespaced_manager),
-                    _namespace,
-                    (API_GROUP, API_VERSION, ns, ns_plural),
+                    f"{plural}@{ns}",
+                    list_fn,
+                    transform,
+                    group,
+                    (API_GROUP, API_VERSION, ns, plural),
                 )
                 for ns in namespaces
             ]
         )
-    else:
-        ipsm = GroupView(
-            [
-                Informer(
-                    ns_plural,
-                    custom.list_cluster_custom_object,
-                    _valid(namespaced_manager),
-                    _namespace,
-                    (API_GROUP, API_VERSION, ns_plural),
-                )
-            ]
-        )
+
     caches = Caches(
         namespaces=Informer("namespaces", core.list_namespace, namespace_info, lambda n: n.name),
         secrets=per_namespace(
@@ -273,31 +272,15 @@ def build_caches(
             account,
         ),
         pods=per_namespace("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod, pod),
-        ipsm=ipsm,
+        ipsm=custom_objects(
+            PLURALS[ManagerKind.NAMESPACED], _valid(namespaced_manager), _namespace
+        ),
     )
     if cluster and not namespaces:
-        caches.cipsm = GroupView(
-            [
-                Informer(
-                    PLURALS[ManagerKind.CLUSTER],
-                    custom.list_cluster_custom_object,
-                    _valid(cluster_manager),
-                    _everything,
-                    (API_GROUP, API_VERSION, PLURALS[ManagerKind.CLUSTER]),
-                )
-            ]
+        caches.cipsm = custom_objects(
+            PLURALS[ManagerKind.CLUSTER], _valid(cluster_manager), _everything
         )
-        caches.backups = GroupView(
-            [
-                Informer(
-                    BACKUP_PLURAL,
-                    custom.list_cluster_custom_object,
-                    _valid(backup_info),
-                    _everything,
-                    (API_GROUP, API_VERSION, BACKUP_PLURAL),
-                )
-            ]
-        )
+        caches.backups = custom_objects(BACKUP_PLURAL, _valid(backup_info), _everything)
         workload_lists = {
             "deployments": apps.list_deployment_for_all_namespaces,
             "daemonsets": apps.list_daemon_set_for_all_namespaces,

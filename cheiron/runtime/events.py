@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cheiron.runtime.tasks import spawn
+
 log = logging.getLogger(__name__)
 
 # What the recorder posts: (namespace, type, reason, message, count).
@@ -84,9 +86,7 @@ class EventAggregator:
             )
             self._flush = loop.call_later(max(0.0, wake - now), self._schedule)
         if due:
-            task = loop.create_task(self._post_all(due))
-            _tasks.add(task)
-            task.add_done_callback(_tasks.discard)
+            spawn(self._post_all(due))
 
     async def _post_all(self, batch: dict[tuple[str, str, str], _Pending]) -> None:
         for (namespace, reason, _detail), pending in batch.items():
@@ -97,6 +97,3 @@ class EventAggregator:
                 )
             except Exception:  # a lost Event must never fail work
                 log.warning("could not post %s in %s", reason, namespace, exc_info=True)
-
-
-_tasks: set["asyncio.Task[None]"] = set()
