@@ -125,12 +125,36 @@ async def _start_caches(**_: Any) -> None:
     spawn(start_workers())
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Keeps no last-handled copy of the managers: cheiron has no on-create or on-update handler.
+
+    kopf's annotation storage copied every spec into an annotation, inline passwords
+    included, and cost a patch and a deep copy per manager event. The copy an earlier
+    version left is removed by the first event kopf handles after an upgrade.
+    """
+
+    LEGACY = f"{PREFIX}/last-handled-configuration"
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        """The same empty essence for every object: no change is ever detected."""
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """Empty, or None while the legacy copy is there (so that `store` removes it)."""
+        return None if self.LEGACY in body.metadata.annotations else kopf.BodyEssence()
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Remove the legacy copy; store nothing."""
+        if self.LEGACY in body.metadata.annotations:
+            patch.metadata.annotations[self.LEGACY] = None
+
+
 @kopf.on.startup()
 def _settings(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     # Our own prefix, and annotations only: the CRD status schema stays cheiron's own.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = NoDiffBase()
     # kopf would turn handler log lines into Events; cheiron posts its own, deliberate ones.
     settings.posting.enabled = False
     settings.execution.max_workers = 16

@@ -146,3 +146,26 @@ def test_metrics_probes_and_logs(
         TOKEN_PASSWORD,
     ):
         assert secret not in logs
+    # Nor in the manager's own metadata: kopf keeps no copy of the spec there.
+    assert INLINE_PASSWORD not in json.dumps(get_manager(custom, namespace, "m")["metadata"])
+
+
+def test_a_spec_copy_left_by_an_earlier_version_is_removed(
+    verbose_operator: OperatorProcess,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """Earlier versions let kopf copy each spec, inline passwords too, into an annotation."""
+    legacy = "cheiron.anny.co/last-handled-configuration"
+    body = manager_body("old", [inline("a", password=INLINE_PASSWORD)])
+    body["metadata"]["annotations"] = {legacy: json.dumps({"spec": body["spec"]})}
+    create_manager(custom, namespace, body)
+    wait_for_pull_secrets(core, namespace, ["a"])
+    eventually(
+        lambda: (
+            legacy
+            not in (get_manager(custom, namespace, "old")["metadata"].get("annotations") or {})
+        ),
+        what="the legacy spec copy removed",
+    )
