@@ -484,14 +484,32 @@ class EntryStatus(Model):
     message: str = ""
     expires_at: datetime | None = Field(default=None, description="ECR: the token's expiry.")
     renew_at: datetime | None = Field(default=None, description="ECR: the next renewal.")
+    failures: int | None = Field(
+        default=None, ge=0, description="A failed entry: how many passes in a row it failed."
+    )
+    retry_at: datetime | None = Field(
+        default=None, description="A failed entry: when it is tried again at the latest."
+    )
 
 
 class ManagerStatus(Model):
     """Status of both kinds of manager."""
 
     observed_generation: int | None = Field(default=None, ge=0)
+    # Materializing and Annotating: written by earlier versions, read as Pending.
     phase: (
-        Literal["Pending", "Resolving", "Materializing", "Annotating", "Ready", "Degraded"] | None
+        Literal[
+            "Pending",
+            "Resolving",
+            "Retrying",
+            "Syncing",
+            "Ready",
+            "Degraded",
+            "Invalid",
+            "Materializing",
+            "Annotating",
+        ]
+        | None
     ) = Field(default=None, description="The manager state machine's current state.")
     conditions: list[Condition] = Field(
         default_factory=list,

@@ -19,6 +19,7 @@ from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.k8s.informer import ADDED, LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.pullsecrets.marks import mark_patch
+from cheiron.pullsecrets.passes import NamespaceMarks, namespace_marks
 from cheiron.runtime.state import runtime
 from cheiron.runtime.tasks import spawn
 from cheiron.runtime.views import Views, in_namespace
@@ -102,36 +103,23 @@ async def _event(account: AccountInfo, kind: str, type_: str, reason: str, messa
     await asyncio.to_thread(runtime().kube.event, ref, type_, reason, message)
 
 
-async def sync_namespace(
-    namespace: str, idx: Views, secrets: dict[str, SecretInfo] | None = None
-) -> int:
+async def sync_namespace(namespace: str, idx: Views, marks: NamespaceMarks | None = None) -> int:
     """Mark and reconcile every ServiceAccount and Pod of a namespace; returns writes made.
 
-    `secrets` overrides the indexed Secrets of the namespace with what a manager just wrote,
-    since the watch may not have delivered it yet.
+    `marks` are what a manager's pass computed with the Secrets it just wrote, since the
+    watch may not have delivered them yet; without them, the cache's view decides.
     """
     # A pass over 1,000 namespaces computes each one's marks in turn: let the new namespace
     # that arrives meanwhile be served between two of them.
     await asyncio.sleep(0)
-    ignored = not idx.namespace_usable(namespace)
-    in_ns = secrets if secrets is not None else idx.secrets_in(namespace)
-    pod_names = idx.names(namespace, Mode.POD, secrets=in_ns)
-    work = [
-        sync_account(
-            account,
-            False,
-            idx.names(namespace, Mode.SERVICE_ACCOUNT, secrets=in_ns, account=account),
-            ignored,
-        )
-        for account in in_namespace(idx.accounts, namespace)
-    ]
-    work += [
-        sync_account(pod, True, pod_names, ignored) for pod in in_namespace(idx.pods, namespace)
-    ]
+    if marks is None:
+        marks = namespace_marks(namespace, idx, idx.secrets_in(namespace))
+    work = [sync_account(a, False, names, marks.ignored) for a, names in marks.accounts]
+    work += [sync_account(p, True, names, marks.ignored) for p, names in marks.pods]
     # The objects of one namespace are independent: write them side by side.
     writes = sum(await asyncio.gather(*work))
-    if not ignored:
-        writes += await _recover_namespace(namespace, idx, in_ns)
+    if not marks.ignored:
+        writes += await _recover_namespace(namespace, idx, dict(marks.secrets))
     return writes
 
 

@@ -30,7 +30,7 @@ from cheiron.api.models import (
 )
 from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, WorkloadInfo, backup_info
 from cheiron.controllers.loops import wake_loop
-from cheiron.controllers.managers import condition, invalid_message, write_status
+from cheiron.controllers.managers import invalid_message, write_status
 from cheiron.fsm import backup as image_fsm
 from cheiron.images.reference import InvalidReference, digest_tag, normalise_host
 from cheiron.images.rules import (
@@ -49,6 +49,7 @@ from cheiron.images.rules import (
 from cheiron.k8s.informer import LISTED, Key
 from cheiron.k8s.objects import ObjectRef
 from cheiron.pullsecrets.renewal import backoff
+from cheiron.pullsecrets.status import condition
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views, current, in_namespace
 from cheiron.sources import skopeo
@@ -352,7 +353,9 @@ async def _invalid(body: kopf.Body, error: ValidationError) -> float:
         body,
         {
             "observedGeneration": generation,
-            "conditions": [condition(status, False, INVALID_SPEC, message, generation)],
+            "conditions": [
+                condition(status, False, INVALID_SPEC, message, generation, runtime().clock())
+            ],
         },
     )
     return runtime().resync_seconds
@@ -428,7 +431,7 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
         body,
         {
             "observedGeneration": info.generation,
-            "conditions": [condition(status, ready, reason, message, info.generation)],
+            "conditions": [condition(status, ready, reason, message, info.generation, now)],
             "images": _status_images(records, invalid),
             "backedUp": counts[ImageState.BACKED_UP],
             "pending": counts[ImageState.PENDING] + counts[ImageState.COPYING],

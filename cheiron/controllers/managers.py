@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 
 import kopf
 from pydantic import ValidationError
+from transitions import MachineError
 
 from cheiron import API_GROUP, API_VERSION, metrics
-from cheiron.api.meta import NEEDS_RECREATION, OWNER_UID_LABEL, RECONCILED, TRUE
-from cheiron.api.models import ConditionStatus, Mode, SecretEntry
+from cheiron.api.meta import OWNER_UID_LABEL
+from cheiron.api.models import Mode, SecretEntry
 from cheiron.api.observed import (
     PLURALS,
     ManagerInfo,
@@ -28,7 +29,18 @@ from cheiron.api.observed import (
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.loops import wake_loop
 from cheiron.dockerconfig import DockerConfig
-from cheiron.fsm.manager import ManagerMachine, Progress
+from cheiron.fsm.manager import (
+    FAIL,
+    INVALID,
+    NEW_SPEC,
+    RESOLVED,
+    RETRYING,
+    SETTLE,
+    START,
+    ManagerMachine,
+    Progress,
+    Start,
+)
 from cheiron.k8s.objects import ObjectRef
 from cheiron.pullsecrets import entries
 from cheiron.pullsecrets.entries import EntryOutcome
@@ -40,18 +52,30 @@ from cheiron.pullsecrets.materialise import (
     secret_annotations,
     secret_labels,
 )
-from cheiron.pullsecrets.passes import secret_pass
-from cheiron.pullsecrets.renewal import Cached, backoff, due, renew_at
+from cheiron.pullsecrets.passes import (
+    NamespaceMarks,
+    namespace_marks,
+    pass_outcome,
+    secret_pass,
+)
+from cheiron.pullsecrets.renewal import Cached, due, held, parse_time, renew_at, with_retry
+from cheiron.pullsecrets.status import (
+    SECRET_CONFLICT,
+    condition,
+    ready_message,
+    recorded_entries,
+)
 from cheiron.runtime.state import runtime
-from cheiron.runtime.views import Views, current, in_namespace
+from cheiron.runtime.views import Views, current
 from cheiron.sources.ecr import EcrError
 
 log = logging.getLogger(__name__)
 
 ECR_ERROR = "EcrError"
-SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_ERROR = "ReconcileError"
+# An Invalid manager's loop sleeps until its spec changes; the informer wakes it then.
+IDLE_SECONDS = 24 * 3600.0
 
 
 def _key(kind: ManagerKind, body: kopf.Body) -> str:
@@ -77,41 +101,6 @@ def invalid_message(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
     )
-
-
-def condition(
-    status: dict[str, Any], ready: bool, reason: str, message: str, generation: int
-) -> dict[str, Any]:
-    """The Ready condition, keeping its transition time while its status stays the same."""
-    value = ConditionStatus.TRUE if ready else ConditionStatus.FALSE
-    previous = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
-    since = (
-        previous["lastTransitionTime"]
-        if previous and previous.get("status") == value
-        else datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
-    return {
-        "type": "Ready",
-        "status": str(value),
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": since,
-        "observedGeneration": generation,
-    }
-
-
-def _summary(outcomes: Sequence[EntryOutcome], conflicts: Sequence[SecretInfo]) -> tuple[str, str]:
-    failed = [o for o in outcomes if not o.ok]
-    parts = [f"entry {o.name}: {o.message}" for o in failed]
-    parts += [
-        f"Secret {c.namespace}/{c.name} exists and is not managed by this manager; not overwritten"
-        for c in conflicts
-    ]
-    if failed:
-        return failed[0].reason, "; ".join(parts)
-    if conflicts:
-        return SECRET_CONFLICT, "; ".join(parts)
-    return "Reconciled", f"{len(outcomes)} entries ready"
 
 
 async def write_status(plural: str, body: kopf.Body, wanted: dict[str, Any]) -> bool:
@@ -195,20 +184,19 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
     return SecretWrites(tuple(created), tuple(updates), changes.delete, tuple(conflicts))
 
 
+FAILED_PASS_RETRY = 5.0  # seconds after a pass that raised
+
+
 @dataclass(frozen=True)
 class Pass:
     """How a reconcile pass ended, and when the next one is due at the latest."""
 
     phase: str
     renew_at: datetime.datetime | None = None
-    ecr_failed: bool = False
-
-
-def _parse_time(value: object) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    # The earliest retry of a failed entry.
+    retry_at: datetime.datetime | None = None
+    # Nothing to do in this state (Invalid) until a new spec wakes the loop.
+    idle: bool = False
 
 
 def _seed_token(
@@ -223,7 +211,7 @@ def _seed_token(
     recorded: dict[str, Any] = next(
         (e for e in status.get("entries", []) if e.get("name") == entry.secret_name), {}
     )
-    renew, expires = _parse_time(recorded.get("renewAt")), _parse_time(recorded.get("expiresAt"))
+    renew, expires = parse_time(recorded.get("renewAt")), parse_time(recorded.get("expiresAt"))
     if renew is None or expires is None or rt.clock() >= renew:
         return None
     if merged_name(manager) is not None:
@@ -284,10 +272,6 @@ def _resolve_ecr(status: dict[str, Any], idx: Views) -> entries.ResolveEcr:
     return resolve
 
 
-def _iso(value: datetime.datetime | None) -> str | None:
-    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
     """One manager in one namespace: its Secrets there, then the namespace's marks.
 
@@ -312,34 +296,35 @@ async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
         manager, outcomes, {namespace: info}, idx.secrets_in(namespace).values(), idx.pods_in
     )
     changes = await _apply(manager, one.writes, _manager_ref(manager))
-    after = after_writes(one.existing, changes, manager.uid)
-    writes = changes.writes + await sync_namespace(
-        namespace, idx, {s.name: s for s in after if s.namespace == namespace}
+    result = pass_outcome(
+        manager, outcomes, one, changes, idx, mark_in=[namespace], previous={}, now=rt.clock()
     )
+    writes = changes.writes
+    for marks in result.marks:
+        writes += await sync_namespace(namespace, idx, marks)
     log.debug("reconciled %s in %s: %d writes", key, namespace, writes)
     # Target counts and conditions in status follow with the next (throttled) full pass.
     rt.wake_soon(key)
 
 
 async def _invalid(
-    kind: ManagerKind, body: kopf.Body, machine: ManagerMachine, error: ValidationError
+    kind: ManagerKind, body: kopf.Body, error: ValidationError, previous: dict[str, Any]
 ) -> Pass:
     """Report a spec the schema should have refused: which field, never the values."""
-    status = dict(body.get("status") or {})
     generation = int(body.metadata.get("generation") or 0)
     message = invalid_message(error)
-    machine.fire("reconcile")
-    machine.fire("fail")
     wanted = {
-        "phase": machine.state,
+        "phase": INVALID,
         "observedGeneration": generation,
-        "conditions": [condition(status, False, INVALID_SPEC, message, generation)],
+        "conditions": [
+            condition(previous, False, INVALID_SPEC, message, generation, runtime().clock())
+        ],
     }
     if await _write_status(kind, body, wanted):
         await asyncio.to_thread(
             runtime().kube.event, _ref(kind, body), "Warning", INVALID_SPEC, message
         )
-    return Pass(machine.state)
+    return Pass(INVALID)
 
 
 def _to_sync(manager: ManagerInfo, targets: Iterable[str], changes: SecretWrites) -> set[str]:
@@ -365,111 +350,100 @@ def _to_sync(manager: ManagerInfo, targets: Iterable[str], changes: SecretWrites
 
 
 async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
-    """One pass of the manager machine."""
-    kube = runtime().kube
-    ref = _ref(kind, body)
-    status = dict(body.get("status") or {})
-    generation = int(body.metadata.get("generation") or 0)
-    machine = ManagerMachine(status.get("phase"))
+    """One pass of the manager machine, from the phase status shows."""
+    rt = runtime()
+    key = _key(kind, body)
+    previous = dict(body.get("status") or {})
+    machine = ManagerMachine(previous.get("phase"))
     try:
-        manager = manager_info(kind, body, eatr=runtime().eatr)
+        manager, error = manager_info(kind, body, eatr=rt.eatr), None
     except ValidationError as e:
-        return await _invalid(kind, body, machine, e)
+        manager, error = None, e
+    new_spec = previous.get("observedGeneration") != body.metadata.get("generation")
+    start = Start(valid=error is None, inputs_changed=key in rt.inputs_changed)
+    rt.inputs_changed.discard(key)
+    try:
+        machine.fire(NEW_SPEC if new_spec else START, start)
+    except MachineError:
+        # Invalid, and the spec did not change: nothing to do until it does.
+        return Pass(machine.state, idle=True)
+    if error is not None:
+        return await _invalid(kind, body, error, previous)
+    assert manager is not None  # noqa: S101 - valid, as the machine's guard says
+    try:
+        return await _pass(manager, machine, body, idx)
+    except Exception as e:
+        machine.fire(FAIL)
+        await _report_failure(kind, body, e, machine.state)
+        raise
 
-    machine.fire("reconcile")
-    ecr = _resolve_ecr(status, idx)
-    outcomes = tuple(
-        [
-            await asyncio.to_thread(entries.resolve, manager, entry, kube.read_secret, ecr)
-            for entry in manager.spec.secrets
-        ]
+
+async def _resolve(
+    manager: ManagerInfo, machine: ManagerMachine, previous: dict[str, Any], idx: Views
+) -> tuple[EntryOutcome, ...]:
+    """Resolve the entries the state says to; failed ones in Retrying wait for their backoff."""
+    rt = runtime()
+    now = rt.clock()
+    recorded = recorded_entries(previous)
+    waiting = held(recorded, now) if machine.state == RETRYING else {}
+    carry = previous.get("observedGeneration") == manager.generation
+    ecr = _resolve_ecr(previous, idx)
+    outcomes: list[EntryOutcome] = []
+    for entry in manager.spec.secrets:
+        name = entry.secret_name
+        if name in waiting:
+            outcomes.append(waiting[name])
+            continue
+        fresh = await asyncio.to_thread(entries.resolve, manager, entry, rt.kube.read_secret, ecr)
+        outcomes.append(with_retry(fresh, recorded.get(name), now, carry=carry))
+    return tuple(outcomes)
+
+
+async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, idx: Views) -> Pass:
+    """Resolve, write the Secrets, mark the objects, report: the pure pass decides each."""
+    rt = runtime()
+    previous = dict(body.get("status") or {})
+    ref = _manager_ref(manager)
+    outcomes = await _resolve(manager, machine, previous, idx)
+    machine.fire(RESOLVED)
+    rt.resolved[manager.key] = (manager.generation, outcomes)
+
+    one = secret_pass(manager, outcomes, idx.namespace_map(), idx.secrets_for(manager), idx.pods_in)
+    applied = await _apply(manager, one.writes, ref)
+    result = pass_outcome(
+        manager,
+        outcomes,
+        one,
+        applied,
+        idx,
+        mark_in=_to_sync(manager, one.targets.namespaces, applied),
+        previous=previous,
+        now=rt.clock(),
     )
-    machine.fire("resolved")
-    runtime().resolved[manager.key] = (manager.generation, outcomes)
-
-    full = secret_pass(
-        manager, outcomes, idx.namespace_map(), idx.secrets_for(manager), idx.pods_in
-    )
-    goes, existing = full.targets, full.existing
-    changes = await _apply(manager, full.writes, ref)
-    machine.fire("materialized")
-
-    after = after_writes(existing, changes, manager.uid)
-    touched = _to_sync(manager, goes.namespaces, changes)
-    by_namespace: dict[str, dict[str, SecretInfo]] = {ns: {} for ns in touched}
-    for s in after:
-        if s.namespace in by_namespace:
-            by_namespace[s.namespace][s.name] = s
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
 
-    async def sync(namespace: str) -> int:
+    async def sync(marks: NamespaceMarks) -> int:
         async with limit:
-            return await sync_namespace(namespace, idx, by_namespace[namespace])
+            return await sync_namespace(marks.namespace, idx, marks)
 
-    writes = changes.writes + sum(await asyncio.gather(*(sync(ns) for ns in sorted(touched))))
-    progress = Progress(outcomes, changes.conflicts)
-    machine.fire("annotated", progress)
+    writes = applied.writes + sum(await asyncio.gather(*(sync(m) for m in result.marks)))
+    failed = sum(1 for o in outcomes if not o.ok)
+    machine.fire(SETTLE, Progress(failed, len(applied.conflicts)))
 
-    reason, message = _summary(outcomes, changes.conflicts)
-    if goes.overridden:
-        message += (
-            "; registries given by more than one entry (the first wins): "
-            f"{', '.join(goes.overridden)}"
-        )
-    ready = machine.state == "Ready"
-    reconciled = sum(
-        1
-        for ns in goes.full
-        for account in in_namespace(
-            idx.accounts if manager.mode is Mode.SERVICE_ACCOUNT else idx.pods, ns
-        )
-        if account.annotations.get(RECONCILED) == TRUE
-    )
-    wanted = {
-        "phase": machine.state,
-        "observedGeneration": generation,
-        "conditions": [condition(status, ready, reason, message, generation)],
-        "secrets": sorted({o.name for o in goes.written if o.ok}),
-        "entries": [
-            {
-                k: v
-                for k, v in {
-                    "name": o.name,
-                    "ready": o.ok,
-                    "reason": o.reason,
-                    "message": o.message,
-                    "expiresAt": _iso(o.expires_at),
-                    "renewAt": _iso(o.renew_at),
-                }.items()
-                if v is not None
-            }
-            for o in outcomes
-        ],
-        "targetNamespaces": len(goes.namespaces),
-        "reconciledObjects": reconciled,
-        "podsNeedingRecreation": sum(
-            1
-            for ns in goes.full
-            for pod in in_namespace(idx.pods, ns)
-            if pod.annotations.get(NEEDS_RECREATION) == TRUE
-        )
-        if manager.mode is Mode.POD
-        else 0,
-    }
-    previous_message = next(
-        (c.get("message") for c in status.get("conditions", []) if c.get("type") == "Ready"), None
-    )
-    status_written = await _write_status(kind, body, wanted)
-    if status_written and not ready and previous_message != message:
-        await asyncio.to_thread(kube.event, ref, "Warning", reason, message)
-    _observe(manager, outcomes, after, reconciled, ready, changes.conflicts)
+    status_written = await _write_status(manager.kind, body, result.status)
+    if status_written and not result.ready and ready_message(previous) != result.message:
+        await asyncio.to_thread(rt.kube.event, ref, "Warning", result.reason, result.message)
+    after = after_writes(one.existing, applied, manager.uid)
+    reconciled = int(result.status["reconciledObjects"])
+    _observe(manager, outcomes, after, reconciled, result.ready, applied.conflicts)
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
     renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
+    retries = [o.retry_at for o in outcomes if not o.ok and o.retry_at is not None]
     return Pass(
         machine.state,
         renew_at=min(renewals) if renewals else None,
-        ecr_failed=any(o.reason == ECR_ERROR for o in outcomes),
+        retry_at=min(retries) if retries else None,
     )
 
 
@@ -498,15 +472,17 @@ def _observe(  # noqa: PLR0917 - one call site, the pass's own results
         metrics.LAST_SYNC.labels(key).set_to_current_time()
 
 
-async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) -> None:
+async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception, phase: str) -> None:
     """Show a failed pass in status (best effort); the type and API reason, never a body."""
     status = dict(body.get("status") or {})
     generation = int(body.metadata.get("generation") or 0)
     detail = getattr(error, "reason", None) or type(error).__name__
     message = f"reconcile failed ({type(error).__name__}: {detail}); retrying"
     wanted = {
-        "phase": "Degraded",
-        "conditions": [condition(status, False, RECONCILE_ERROR, message, generation)],
+        "phase": phase,
+        "conditions": [
+            condition(status, False, RECONCILE_ERROR, message, generation, runtime().clock())
+        ],
     }
     try:
         if await _write_status(kind, body, wanted):
@@ -517,16 +493,18 @@ async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception) 
         log.debug("could not report the failure of %s", _key(kind, body))
 
 
-def _next_delay(key: str, result: Pass) -> float:
-    """Seconds until the next pass: the resync, an ECR renewal, or a backoff after failures."""
+def _next_delay(result: Pass) -> float:
+    """Seconds until the next pass: the resync, an ECR renewal, a failed entry's retry.
+
+    An Invalid manager waits for its spec to change (a wake-up), however long.
+    """
     rt = runtime()
+    if result.idle:
+        return IDLE_SECONDS
     delay = rt.resync_seconds
-    if result.renew_at is not None:
-        delay = min(delay, max(1.0, (result.renew_at - rt.clock()).total_seconds()))
-    if result.ecr_failed:
-        rt.failures[key] = rt.failures.get(key, 0) + 1
-        return min(delay, backoff(rt.failures[key]))
-    rt.failures.pop(key, None)
+    for due_at in (result.renew_at, result.retry_at):
+        if due_at is not None:
+            delay = min(delay, max(1.0, (due_at - rt.clock()).total_seconds()))
     return delay
 
 
@@ -541,12 +519,11 @@ async def _loop(
         try:
             with metrics.timed("manager"):
                 result = await reconcile(kind, body, idx)
-            return _next_delay(key, result)
+            return _next_delay(result)
         except Exception as e:
             metrics.ERRORS.labels("manager", type(e).__name__).inc()
             log.exception("reconcile of %s failed; retrying", key)
-            await _report_failure(kind, body, e)
-            return 5.0
+            return FAILED_PASS_RETRY
 
     await wake_loop(key, stopped, once)
 
@@ -576,7 +553,7 @@ async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Views) -> None:
     remaining = [s for s in idx.secrets.all() if (s.namespace, s.name) not in gone]
     for namespace in sorted({str(ns) for ns in (*idx.accounts, *idx.pods)}):
         in_ns = {s.name: s for s in remaining if s.namespace == namespace}
-        await sync_namespace(namespace, idx, in_ns)
+        await sync_namespace(namespace, idx, namespace_marks(namespace, idx, in_ns))
     entries_ = [e.get("name", "") for e in (body.get("status") or {}).get("entries", [])]
     metrics.forget_manager(_key(kind, body), entries_)
 

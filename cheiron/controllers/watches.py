@@ -67,6 +67,7 @@ def secret_changed(idx: Views) -> SecretHandler:
         namespace, name = key
         all_managers = idx.managers_in(namespace)
         wake = [m.key for m in all_managers if _references(m, namespace, name)]
+        runtime().inputs_changed.update(wake)
         seen = old or new
         owner = seen.owner_uid if seen is not None else None
         if owner and kind == DELETED:

@@ -1,10 +1,11 @@
 """The dry run's plan: what the operator would write now, computed with its own rules (pure).
 
 Per manager: the Secrets it would create, update or delete, the Secrets it would refuse to
-touch, and the ServiceAccounts whose imagePullSecrets or marks would change once every
-manager's Secrets are in place.
+touch, the ServiceAccounts whose imagePullSecrets or marks would change once every
+manager's Secrets are in place, and the phase and Ready condition it would report.
 """
 
+import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -12,9 +13,9 @@ from cheiron.api.models import Mode, SecretEntry
 from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo, SecretInfo
 from cheiron.fsm import serviceaccount as sa_fsm
 from cheiron.pullsecrets.entries import EntryOutcome
-from cheiron.pullsecrets.marks import mark_patch, names_in_namespace
+from cheiron.pullsecrets.marks import mark_patch
 from cheiron.pullsecrets.materialise import SecretWrites, after_writes
-from cheiron.pullsecrets.passes import secret_pass
+from cheiron.pullsecrets.passes import SecretPass, pass_outcome, secret_pass
 
 Resolve = Callable[[ManagerInfo, SecretEntry], EntryOutcome]
 
@@ -31,12 +32,15 @@ class AccountChange:
 
 @dataclass(frozen=True)
 class ManagerPlan:
-    """What one manager would do."""
+    """What one manager would do, and the status it would report."""
 
     key: str
     outcomes: tuple[EntryOutcome, ...]
     secrets: SecretWrites
     accounts: tuple[AccountChange, ...] = field(default=())
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
 
     @property
     def changes(self) -> bool:
@@ -56,6 +60,38 @@ def _account_change(
     return AccountChange(account.namespace, account.name, account.pull_secrets, pull_secrets)
 
 
+class _Snapshot:
+    """A dry run's ClusterView: what `cheiron plan` read, grouped by namespace."""
+
+    def __init__(
+        self,
+        managers: Sequence[ManagerInfo],
+        namespaces: Mapping[str, NamespaceInfo],
+        accounts: Iterable[AccountInfo],
+        pods: Iterable[AccountInfo],
+    ) -> None:
+        self._managers = list(managers)
+        self._namespaces = namespaces
+        self._accounts: dict[str, list[AccountInfo]] = {}
+        self._pods: dict[str, list[AccountInfo]] = {}
+        for group, objects in ((self._accounts, accounts), (self._pods, pods)):
+            for o in objects:
+                group.setdefault(o.namespace, []).append(o)
+
+    def namespace_map(self) -> Mapping[str, NamespaceInfo]:
+        return self._namespaces
+
+    def managers_in(self, namespace: str) -> list[ManagerInfo]:
+        # Every manager: the marks count only those that act in `namespace`.
+        return self._managers
+
+    def accounts_in(self, namespace: str) -> list[AccountInfo]:
+        return self._accounts.get(namespace, [])
+
+    def pods_in(self, namespace: str) -> list[AccountInfo]:
+        return self._pods.get(namespace, [])
+
+
 def plan(
     managers: Sequence[ManagerInfo],
     namespaces: Mapping[str, NamespaceInfo],
@@ -64,52 +100,58 @@ def plan(
     pods: Iterable[AccountInfo],
     *,
     resolve: Resolve,
+    now: datetime.datetime,
 ) -> list[ManagerPlan]:
-    """Every manager's plan, and the ServiceAccount changes that follow from all of them."""
-    by_ns: dict[str, list[AccountInfo]] = {}
-    for pod in pods:
-        by_ns.setdefault(pod.namespace, []).append(pod)
+    """Every manager's plan, with the operator's own pass (cheiron.pullsecrets.passes).
 
-    def pods_in(namespace: str) -> list[AccountInfo]:
-        return by_ns.get(namespace, [])
-
+    The ServiceAccount changes are those once every manager's Secrets are in place, as a
+    converged operator leaves them.
+    """
+    view = _Snapshot(managers, namespaces, accounts, pods)
     current = list(secrets)
-    drafts: list[tuple[ManagerInfo, tuple[EntryOutcome, ...], SecretWrites, set[str]]] = []
+    drafts: list[tuple[ManagerInfo, tuple[EntryOutcome, ...], SecretPass]] = []
     for manager in managers:
         outcomes = tuple(resolve(manager, entry) for entry in manager.spec.secrets)
-        one = secret_pass(manager, outcomes, namespaces, current, pods_in)
-        wanted, existing, writes = set(one.targets.namespaces), one.existing, one.writes
-        drafts.append((manager, outcomes, writes, wanted))
-        seen = {(s.namespace, s.name) for s in existing}
+        one = secret_pass(manager, outcomes, namespaces, current, view.pods_in)
+        drafts.append((manager, outcomes, one))
+        seen = {(s.namespace, s.name) for s in one.existing}
         current = [
             *(s for s in current if (s.namespace, s.name) not in seen),
-            *after_writes(existing, writes, manager.uid),
+            *after_writes(one.existing, one.writes, manager.uid),
         ]
-    after: dict[str, dict[str, SecretInfo]] = {}
-    for s in current:
-        after.setdefault(s.namespace, {})[s.name] = s
-    changes: dict[tuple[str, str], AccountChange] = {}
-    for account in accounts:
-        info = namespaces.get(account.namespace)
-        names = names_in_namespace(
-            account.namespace,
-            Mode.SERVICE_ACCOUNT,
-            managers,
-            namespaces,
-            after.get(account.namespace, {}),
-            pods_in=pods_in,
-            account=account,
-        )
-        change = _account_change(account, names, info is None or not info.usable)
-        if change is not None:
-            changes[(account.namespace, account.name)] = change
     plans = []
-    for manager, outcomes, writes, wanted in drafts:
-        touched = wanted | {s.namespace for s in writes.delete}
-        mine = tuple(
-            c
-            for (ns, _), c in sorted(changes.items())
-            if manager.mode is Mode.SERVICE_ACCOUNT and ns in touched
+    for manager, outcomes, one in drafts:
+        touched = {*one.targets.namespaces, *(s.namespace for s in one.writes.delete)}
+        result = pass_outcome(
+            manager,
+            outcomes,
+            one,
+            one.writes,
+            view,
+            mark_in=touched,
+            after=current,
+            previous={},
+            now=now,
         )
-        plans.append(ManagerPlan(manager.key, outcomes, writes, mine))
+        changes = (
+            [
+                change
+                for marks in result.marks
+                for account, names in marks.accounts
+                if (change := _account_change(account, names, marks.ignored)) is not None
+            ]
+            if manager.mode is Mode.SERVICE_ACCOUNT
+            else []
+        )
+        plans.append(
+            ManagerPlan(
+                manager.key,
+                outcomes,
+                one.writes,
+                tuple(sorted(changes, key=lambda c: (c.namespace, c.name))),
+                result.phase,
+                result.reason,
+                result.message,
+            )
+        )
     return plans

@@ -5,6 +5,7 @@ for the entry exists its token is assumed current; where it is missing, the plan
 token would be fetched.
 """
 
+import datetime
 import json
 from typing import Any
 
@@ -47,6 +48,7 @@ def compute(
         seen.accounts,
         seen.pods,
         resolve=lambda m, e: entries.resolve(m, e, kube.read_secret, ecr),
+        now=datetime.datetime.now(datetime.UTC),
     )
     return plans, seen.invalid
 
@@ -55,6 +57,7 @@ def as_dict(p: ManagerPlan) -> dict[str, Any]:
     """A plan as plain data (no payloads: a plan never shows credentials)."""
     return {
         "manager": p.key,
+        "status": {"phase": p.phase, "reason": p.reason, "message": p.message},
         "entries": [
             {"name": o.name, "ready": o.ok, "reason": o.reason, "message": o.message}
             for o in p.outcomes
@@ -80,6 +83,7 @@ def render_text(plans: list[ManagerPlan], invalid: list[str]) -> str:
     lines: list[str] = []
     for p in plans:
         lines.append(f"{p.key}: {'would change' if p.changes else 'no changes'}")
+        lines.append(f"  status: {p.phase} ({p.reason}): {p.message}")
         for o in p.outcomes:
             if not o.ok or o.message:
                 state = "ok" if o.ok else f"fails ({o.reason})"

@@ -52,6 +52,9 @@ class EntryOutcome:
     # ECR: when the token expires and when cheiron renews it.
     expires_at: datetime.datetime | None = None
     renew_at: datetime.datetime | None = None
+    # A failed entry: failures in a row, and when it is tried again (cheiron.fsm.manager).
+    failures: int = 0
+    retry_at: datetime.datetime | None = None
 
 
 class SecretLike(Protocol):

@@ -42,7 +42,9 @@ class Runtime:
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     # ECR tokens by (manager UID, entry Secret name); rebuilt from status after a restart.
     tokens: dict[tuple[str, str], Cached] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
+    # Managers an entry of which reads a Secret that changed since their last pass: a
+    # Degraded one tries its failed entries again at once instead of after their backoff.
+    inputs_changed: set[str] = field(default_factory=set)
     # Each manager's entries as its last full pass resolved them, by manager key with the
     # generation they belong to: what a pass over one new namespace writes there.
     resolved: dict[str, tuple[int, tuple[Any, ...]]] = field(default_factory=dict)

@@ -54,6 +54,10 @@ class Views:
         info = self.namespace_map().get(namespace)
         return info is not None and info.usable
 
+    def accounts_in(self, namespace: str) -> list[AccountInfo]:
+        """Indexed ServiceAccounts of a namespace."""
+        return in_namespace(self.accounts, namespace)
+
     def pods_in(self, namespace: str) -> list[AccountInfo]:
         """Indexed Pods of a namespace."""
         return in_namespace(self.pods, namespace)

@@ -71,6 +71,14 @@ def _imps_secret(core: client.CoreV1Api, namespace: str, key_id: str, secret_key
         core.create_namespaced_secret(namespace, body)
 
 
+def _ecr_entry(moto: MotoServer) -> dict[str, Any]:
+    """An ECR entry with its keys in the `aws-creds` Secret, against moto."""
+    return {
+        "name": "ecr",
+        "ecr": {"credentialsSecretRef": {"name": "aws-creds"}, "endpointURL": moto.url},
+    }
+
+
 def test_token_from_imps_secret_and_a_failure_that_keeps_it(
     ecr_operator: OperatorProcess,
     moto: MotoServer,
@@ -79,8 +87,7 @@ def test_token_from_imps_secret_and_a_failure_that_keeps_it(
     namespace: str,
 ) -> None:
     _imps_secret(core, namespace, moto.access_key_id, moto.secret_access_key)
-    entry = {"name": "ecr", "ecr": {"credentialsSecretRef": {"name": "aws-creds"}}}
-    entry["ecr"]["endpointURL"] = moto.url
+    entry = _ecr_entry(moto)
     create_manager(custom, namespace, manager_body("m", [entry]))
     wait_for_pull_secrets(core, namespace, ["ecr"])
 
@@ -135,6 +142,55 @@ def test_token_from_imps_secret_and_a_failure_that_keeps_it(
     for text in visible:
         for secret in (moto.secret_access_key, WRONG_SECRET, TOKEN_PASSWORD):
             assert secret not in text
+
+
+def _entry_status(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
+    entries = (get_manager(custom, namespace, "m").get("status") or {}).get("entries", [])
+    return next((e for e in entries if e["name"] == name), {})
+
+
+def _at(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_a_failing_entry_backs_off_in_status_and_the_others_still_work(
+    ecr_operator: OperatorProcess,
+    moto: MotoServer,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    _imps_secret(core, namespace, "AKIAWRONGWRONGWRONG0", WRONG_SECRET)
+    entry = _ecr_entry(moto)
+    create_manager(custom, namespace, manager_body("m", [entry, inline("hub", "docker.io")]))
+    wait_for_pull_secrets(core, namespace, ["hub"])
+
+    retries = []
+    for failures in (1, 2, 3):
+        seen = eventually(
+            lambda n=failures: (
+                (e := _entry_status(custom, namespace, "ecr")).get("failures") == n and e
+            ),
+            what=f"the ECR entry failed {failures} times",
+        )
+        assert (seen["ready"], seen["reason"]) == (False, "EcrError")
+        retries.append(_at(seen["retryAt"]))
+        assert get_manager(custom, namespace, "m")["status"]["phase"] == "Degraded"
+    # Degraded, the manager tries the entry again only once its backoff ran out, and the
+    # backoff doubles: 5 s, 10 s, 20 s (a retry never comes early; the times are whole
+    # seconds).
+    assert retries[1] - retries[0] >= datetime.timedelta(seconds=9)
+    assert retries[2] - retries[1] >= datetime.timedelta(seconds=19)
+    assert pull_secrets(core, namespace) == ["hub"]
+
+    # Good keys (a changed input, which wakes the manager): the entry recovers, and its
+    # failure count and retry time leave status.
+    _imps_secret(core, namespace, moto.access_key_id, moto.secret_access_key)
+    wait_for_pull_secrets(core, namespace, ["ecr", "hub"])
+    fixed = _entry_status(custom, namespace, "ecr")
+    assert fixed["ready"] is True
+    assert "failures" not in fixed
+    assert "retryAt" not in fixed
 
 
 @pytest.fixture

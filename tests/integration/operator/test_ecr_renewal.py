@@ -77,7 +77,6 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
     body = manager_body(name, [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}], cluster=True)
     body["spec"]["target"] = {"namespaces": {"names": namespaces}}
     create_manager(custom, None, body)
-    key = f"{ManagerKind.CLUSTER}/{name}"
     try:
         uids: dict[str, str] = {}
         versions: dict[str, set[str]] = {ns: set() for ns in namespaces}
@@ -98,7 +97,7 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
                     f"{ns} held an expired token at {simulated.now}"
                 )
             # Up to the next pass the Secret stays as it is: still valid at that moment?
-            delay = datetime.timedelta(seconds=_next_delay(key, result))
+            delay = datetime.timedelta(seconds=_next_delay(result))
             simulated.now += delay
             for ns in namespaces:
                 assert simulated.now < _token_expiry(core, ns, "ecr-pull"), (

@@ -1,11 +1,15 @@
-"""The Secret pass shared by the operator's passes and the dry run."""
+"""The pass shared by the operator's passes and the dry run: Secrets, marks, status."""
+
+import datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cheiron.api.meta import RECONCILED, TRUE
 from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
 from cheiron.api.observed import (
     DOCKERCONFIGJSON_TYPE,
+    AccountInfo,
     ManagerInfo,
     ManagerKind,
     NamespaceInfo,
@@ -13,7 +17,8 @@ from cheiron.api.observed import (
     digest,
 )
 from cheiron.pullsecrets.entries import EntryOutcome
-from cheiron.pullsecrets.passes import secret_pass
+from cheiron.pullsecrets.materialise import SecretWrites
+from cheiron.pullsecrets.passes import pass_outcome, secret_pass
 
 UID = "uid-1"
 PAYLOAD = b'{"auths": {"ghcr.io": {"auth": "dTpw"}}}'
@@ -70,3 +75,82 @@ def test_one_namespace_at_a_time_writes_what_the_full_pass_writes_there(
         for kind in ("create", "update", "delete"):
             in_full = [x for x in getattr(full.writes, kind) if x.namespace == namespace]
             assert list(getattr(one.writes, kind)) == in_full, (kind, namespace)
+
+
+class _View:
+    """A ClusterView over plain lists."""
+
+    def __init__(self, managers: list[ManagerInfo], accounts: list[AccountInfo]) -> None:
+        self.managers = managers
+        self.accounts = accounts
+        self.namespaces = {n: NamespaceInfo(n) for n in ("team", "other")}
+
+    def namespace_map(self) -> dict[str, NamespaceInfo]:
+        return self.namespaces
+
+    def managers_in(self, namespace: str) -> list[ManagerInfo]:
+        return self.managers
+
+    def accounts_in(self, namespace: str) -> list[AccountInfo]:
+        return [a for a in self.accounts if a.namespace == namespace]
+
+    def pods_in(self, namespace: str) -> list[AccountInfo]:
+        return []
+
+
+NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def test_the_pass_marks_with_the_secrets_it_writes_and_reports_ready() -> None:
+    manager = _namespaced()
+    view = _View([manager], [AccountInfo("team", "default", {RECONCILED: TRUE})])
+    one = secret_pass(manager, OUTCOMES, view.namespace_map(), [])
+    result = pass_outcome(
+        manager, OUTCOMES, one, one.writes, view, mark_in=["team"], previous={}, now=NOW
+    )
+    # The Secret is not in any cache yet: the marks count it because the pass writes it.
+    (marks,) = result.marks
+    assert [(a.name, names) for a, names in marks.accounts] == [("default", ("a",))]
+    assert result.phase == "Ready"
+    assert result.status["phase"] == "Ready"
+    assert result.status["secrets"] == ["a"]
+    assert result.status["reconciledObjects"] == 1
+    assert result.status["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_failed_write_marks_nothing_and_settles_degraded() -> None:
+    manager = _namespaced()
+    view = _View([manager], [AccountInfo("team", "default")])
+    one = secret_pass(manager, OUTCOMES, view.namespace_map(), [])
+    theirs = SecretInfo("team", "a", DOCKERCONFIGJSON_TYPE, None, "x")
+    # The create met somebody else's Secret: what was applied is a conflict.
+    applied = SecretWrites(conflicts=(theirs,))
+    result = pass_outcome(
+        manager, OUTCOMES, one, applied, view, mark_in=["team"], previous={}, now=NOW
+    )
+    (marks,) = result.marks
+    assert [(a.name, names) for a, names in marks.accounts] == [("default", ())]
+    assert (result.phase, result.reason) == ("Degraded", "SecretConflict")
+
+
+def test_a_failed_entry_reports_its_retry_and_never_a_payload() -> None:
+    manager = _namespaced()
+    failed = (
+        EntryOutcome(
+            "a", False, "SecretNotFound", "Secret team/x not found", failures=2, retry_at=NOW
+        ),
+    )
+    view = _View([manager], [])
+    one = secret_pass(manager, failed, view.namespace_map(), [])
+    result = pass_outcome(manager, failed, one, one.writes, view, mark_in=[], previous={}, now=NOW)
+    assert result.status["entries"] == [
+        {
+            "name": "a",
+            "ready": False,
+            "reason": "SecretNotFound",
+            "message": "Secret team/x not found",
+            "failures": 2,
+            "retryAt": "2026-01-01T00:00:00Z",
+        }
+    ]
+    assert result.phase == "Degraded"

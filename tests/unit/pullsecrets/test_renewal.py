@@ -1,4 +1,4 @@
-"""The renewal schedule under a controllable clock: 48 simulated hours, never expired."""
+"""Token renewals under a controllable clock (48 hours, never expired); failed entries' retries."""
 
 import datetime
 import random
@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cheiron.pullsecrets.renewal import DEFAULT_LIFETIME, Cached, backoff, due, renew_at
+from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.renewal import (
+    DEFAULT_LIFETIME,
+    Cached,
+    backoff,
+    due,
+    held,
+    renew_at,
+    with_retry,
+)
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 LIFETIME = datetime.timedelta(hours=12)
@@ -66,3 +75,50 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(seed: int) -
 def test_backoff_grows_and_caps() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [5.0, 10.0, 20.0]
     assert backoff(50) == 300.0
+
+
+NOW = T0
+
+
+def test_a_failure_counts_on_from_status_and_backs_off() -> None:
+    failed = EntryOutcome("a", False, "EcrError", "GetAuthorizationToken failed")
+    recorded = {"name": "a", "ready": False, "reason": "EcrError", "failures": 3}
+    retried = with_retry(failed, recorded, NOW)
+    assert retried.failures == 4
+    assert retried.retry_at == NOW + datetime.timedelta(seconds=backoff(4))
+    # A new spec starts counting again; a success carries no schedule.
+    assert with_retry(failed, recorded, NOW, carry=False).failures == 1
+    ok = EntryOutcome("a", True, "Resolved")
+    assert with_retry(ok, recorded, NOW) == ok
+
+
+def test_only_failures_whose_retry_is_not_due_are_held() -> None:
+    later = "2026-01-01T00:00:30Z"
+    recorded = {
+        "waits": {
+            "name": "waits",
+            "ready": False,
+            "reason": "EcrError",
+            "retryAt": later,
+            "failures": 2,
+            "message": "m",
+        },
+        "due": {
+            "name": "due",
+            "ready": False,
+            "reason": "EcrError",
+            "retryAt": "2026-01-01T00:00:00Z",
+        },
+        "fine": {"name": "fine", "ready": True, "reason": "Resolved", "retryAt": later},
+        "old": {"name": "old", "ready": False, "reason": "SecretNotFound"},
+    }
+    waiting = held(recorded, NOW)
+    assert list(waiting) == ["waits"]
+    outcome = waiting["waits"]
+    assert (outcome.ok, outcome.reason, outcome.message, outcome.failures) == (
+        False,
+        "EcrError",
+        "m",
+        2,
+    )
+    assert outcome.retry_at == NOW + datetime.timedelta(seconds=30)

@@ -1,0 +1,99 @@
+"""A manager's status after a pass: phase, Ready condition, entries and counts (pure).
+
+Never holds a credential: entries report their name, reason and schedule, not a payload.
+"""
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cheiron.api.models import ConditionStatus
+from cheiron.api.observed import SecretInfo
+from cheiron.pullsecrets.entries import EntryOutcome
+
+SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
+RECONCILED_REASON = "Reconciled"
+
+
+def iso(value: datetime.datetime | None) -> str | None:
+    """A time as the API writes it, or None."""
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def condition(  # noqa: PLR0917 - the fields of a condition
+    previous: Mapping[str, Any],
+    ready: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime.datetime,
+) -> dict[str, Any]:
+    """The Ready condition, keeping its transition time while its status stays the same."""
+    value = ConditionStatus.TRUE if ready else ConditionStatus.FALSE
+    before = next((c for c in previous.get("conditions", []) if c.get("type") == "Ready"), None)
+    since = before["lastTransitionTime"] if before and before.get("status") == value else iso(now)
+    return {
+        "type": "Ready",
+        "status": str(value),
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+        "observedGeneration": generation,
+    }
+
+
+def ready_message(previous: Mapping[str, Any]) -> str | None:
+    """The message of the Ready condition in `previous` status."""
+    return next(
+        (c.get("message") for c in previous.get("conditions", []) if c.get("type") == "Ready"),
+        None,
+    )
+
+
+def summary(
+    outcomes: Sequence[EntryOutcome], conflicts: Sequence[SecretInfo], overridden: Sequence[str]
+) -> tuple[str, str]:
+    """The reason and message of the Ready condition: every failure, then the conflicts."""
+    failed = [o for o in outcomes if not o.ok]
+    parts = [f"entry {o.name}: {o.message}" for o in failed]
+    parts += [
+        f"Secret {c.namespace}/{c.name} exists and is not managed by this manager; not overwritten"
+        for c in conflicts
+    ]
+    if failed:
+        reason, message = failed[0].reason, "; ".join(parts)
+    elif conflicts:
+        reason, message = SECRET_CONFLICT, "; ".join(parts)
+    else:
+        reason, message = RECONCILED_REASON, f"{len(outcomes)} entries ready"
+    if overridden:
+        message += (
+            f"; registries given by more than one entry (the first wins): {', '.join(overridden)}"
+        )
+    return reason, message
+
+
+def entry_rows(outcomes: Sequence[EntryOutcome]) -> list[dict[str, Any]]:
+    """`status.entries`: how each entry fared, its token's schedule, its next retry."""
+    return [
+        {
+            k: v
+            for k, v in {
+                "name": o.name,
+                "ready": o.ok,
+                "reason": o.reason,
+                "message": o.message,
+                "expiresAt": iso(o.expires_at),
+                "renewAt": iso(o.renew_at),
+                "failures": o.failures or None,
+                "retryAt": iso(o.retry_at),
+            }.items()
+            if v is not None
+        }
+        for o in outcomes
+    ]
+
+
+def recorded_entries(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """`status.entries` of `previous` status, by name."""
+    return {str(e.get("name")): dict(e) for e in previous.get("entries", []) if e.get("name")}
