@@ -9,7 +9,7 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import kopf
@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 ECR_ERROR = "EcrError"
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_ERROR = "ReconcileError"
+# After a pass that wrote marks: the next one reports status once the appends landed.
+REPORT_DELAY = 1.0
 # An Invalid manager's loop sleeps until its spec changes; the informer wakes it then.
 IDLE_SECONDS = 24 * 3600.0
 
@@ -197,6 +199,8 @@ class Pass:
     retry_at: datetime.datetime | None = None
     # Nothing to do in this state (Invalid) until a new spec wakes the loop.
     idle: bool = False
+    # The status report was left to the next pass, due in a second.
+    report_soon: bool = False
 
 
 def _seed_token(
@@ -426,10 +430,25 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
         async with limit:
             return await sync_namespace(marks.namespace, idx, marks)
 
-    writes = applied.writes + sum(await asyncio.gather(*(sync(m) for m in result.marks)))
+    marked = sum(await asyncio.gather(*(sync(m) for m in result.marks)))
+    writes = applied.writes + marked
     failed = sum(1 for o in outcomes if not o.ok)
     machine.fire(SETTLE, Progress(failed, len(applied.conflicts)))
-
+    renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
+    retries = [o.retry_at for o in outcomes if not o.ok and o.retry_at is not None]
+    ended = Pass(
+        machine.state,
+        renew_at=min(renewals) if renewals else None,
+        retry_at=min(retries) if retries else None,
+    )
+    if marked and manager.key not in rt.status_deferred:
+        # The ServiceAccount (or Pod) controller appends next and counts change: the next
+        # pass, a second later, reports it all in one status write instead of two. Never
+        # twice in a row, so that status cannot lag behind forever.
+        rt.status_deferred.add(manager.key)
+        log.info("reconciled %s: %s, %d writes, status follows", manager.key, ended.phase, writes)
+        return replace(ended, report_soon=True)
+    rt.status_deferred.discard(manager.key)
     status_written = await _write_status(manager.kind, body, result.status)
     if status_written and not result.ready and ready_message(previous) != result.message:
         await asyncio.to_thread(rt.kube.event, ref, "Warning", result.reason, result.message)
@@ -438,13 +457,7 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
     _observe(manager, outcomes, after, reconciled, result.ready, applied.conflicts)
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
-    renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
-    retries = [o.retry_at for o in outcomes if not o.ok and o.retry_at is not None]
-    return Pass(
-        machine.state,
-        renew_at=min(renewals) if renewals else None,
-        retry_at=min(retries) if retries else None,
-    )
+    return ended
 
 
 def _observe(  # noqa: PLR0917 - one call site, the pass's own results
@@ -501,7 +514,7 @@ def _next_delay(result: Pass) -> float:
     rt = runtime()
     if result.idle:
         return IDLE_SECONDS
-    delay = rt.resync_seconds
+    delay = REPORT_DELAY if result.report_soon else rt.resync_seconds
     for due_at in (result.renew_at, result.retry_at):
         if due_at is not None:
             delay = min(delay, max(1.0, (due_at - rt.clock()).total_seconds()))
@@ -556,6 +569,7 @@ async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Views) -> None:
         await sync_namespace(namespace, idx, namespace_marks(namespace, idx, in_ns))
     entries_ = [e.get("name", "") for e in (body.get("status") or {}).get("entries", [])]
     metrics.forget_manager(_key(kind, body), entries_)
+    runtime().forget(_key(kind, body), uid or "")
 
 
 # What the wake handler saw of each manager: (generation, being deleted).

@@ -187,8 +187,10 @@ def test_a_failing_entry_backs_off_in_status_and_the_others_still_work(
     # failure count and retry time leave status.
     _imps_secret(core, namespace, moto.access_key_id, moto.secret_access_key)
     wait_for_pull_secrets(core, namespace, ["ecr", "hub"])
-    fixed = _entry_status(custom, namespace, "ecr")
-    assert fixed["ready"] is True
+    fixed = eventually(
+        lambda: (e := _entry_status(custom, namespace, "ecr")).get("ready") and e,
+        what="the ECR entry ready in status",
+    )
     assert "failures" not in fixed
     assert "retryAt" not in fixed
 

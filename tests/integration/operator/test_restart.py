@@ -64,6 +64,13 @@ def test_restart_and_resync_write_nothing(
             namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="sentinel"))
         )
         wait_for_pull_secrets(core, namespace, ["a", "b"], account="sentinel")
+        # Counts follow a second after the change (one status write for a burst of them).
+        status = eventually(
+            lambda: (
+                (s := get_manager(custom, namespace, "m")["status"])["reconciledObjects"] == 3 and s
+            ),
+            what="the sentinel counted",
+        )
 
     # The sentinel's patch is the only change; the manager's status counts it, nothing else.
     after = resource_versions(core, custom, namespace)
@@ -71,12 +78,6 @@ def test_restart_and_resync_write_nothing(
     assert {k: v for k, v in after.items() if k != "manager"} == {
         k: v for k, v in before.items() if k != "manager"
     }
-    status = eventually(
-        lambda: (
-            (s := get_manager(custom, namespace, "m")["status"])["reconciledObjects"] == 3 and s
-        ),
-        what="the sentinel counted",
-    )
     assert {k: v for k, v in status.items() if k != "reconciledObjects"} == {
         k: v for k, v in status_before.items() if k != "reconciledObjects"
     }
