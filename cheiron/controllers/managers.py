@@ -74,8 +74,9 @@ log = logging.getLogger(__name__)
 ECR_ERROR = "EcrError"
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_ERROR = "ReconcileError"
-# After a pass that wrote marks: the next one reports status once the appends landed.
-REPORT_DELAY = 1.0
+# After a pass that wrote marks, the appends change the counts, and the first change wakes
+# the manager a second later for the report; when nothing changes, it comes after this.
+REPORT_DELAY = 5.0
 # An Invalid manager's loop sleeps until its spec changes; the informer wakes it then.
 IDLE_SECONDS = 24 * 3600.0
 
@@ -199,7 +200,7 @@ class Pass:
     retry_at: datetime.datetime | None = None
     # Nothing to do in this state (Invalid) until a new spec wakes the loop.
     idle: bool = False
-    # The status report was left to the next pass, due in a second.
+    # The status report was left to the next pass.
     report_soon: bool = False
 
 
@@ -441,10 +442,12 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
         renew_at=min(renewals) if renewals else None,
         retry_at=min(retries) if retries else None,
     )
-    if marked and manager.key not in rt.status_deferred:
+    if marked and result.ready and manager.key not in rt.status_deferred:
         # The ServiceAccount (or Pod) controller appends next and counts change: the next
-        # pass, a second later, reports it all in one status write instead of two. Never
-        # twice in a row, so that status cannot lag behind forever.
+        # pass, a second after the first change, reports it all in one status write
+        # instead of two. Never
+        # twice in a row, so that status cannot lag behind forever; never for a Degraded
+        # pass, whose failures (and their backoff) are reported at once.
         rt.status_deferred.add(manager.key)
         log.info("reconciled %s: %s, %d writes, status follows", manager.key, ended.phase, writes)
         return replace(ended, report_soon=True)

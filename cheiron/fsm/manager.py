@@ -15,7 +15,7 @@ else `start`; the state decides what the pass does:
   (recorded in status) ran out, unless a Secret an entry reads changed (then Resolving);
 - `start` from Invalid is refused: nothing happens until the spec changes.
 Then `resolved` leads to Syncing (Secrets and marks are written), and `settled` to Ready or
-Degraded. A pass that raises fires `fail` and ends Degraded.
+Degraded. A pass that raises, working or reporting, fires `fail` and ends Degraded.
 """
 
 from dataclasses import dataclass
@@ -90,7 +90,8 @@ TABLE: tuple[Transition[Observed], ...] = (
     Transition(RESOLVED, (RESOLVING, RETRYING), SYNCING),
     Transition(SETTLE, SYNCING, READY, conditions=[all_entries_ready]),
     Transition(SETTLE, SYNCING, DEGRADED),
-    Transition(FAIL, WORKING, DEGRADED),
+    # A pass that raised, while working or in reporting what it settled on.
+    Transition(FAIL, (*WORKING, READY, DEGRADED), DEGRADED),
 )
 
 # Phases earlier versions wrote; a pass from them starts as from a new manager.

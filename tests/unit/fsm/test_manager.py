@@ -67,7 +67,7 @@ def _expected(state: str, trigger: str, o: m.Observed) -> str | None:  # noqa: P
             return None
         return m.READY if not (progress.failed_entries or progress.conflicts) else m.DEGRADED
     if trigger == m.FAIL:
-        return m.DEGRADED if state in m.WORKING else None
+        return m.DEGRADED if state in (*m.WORKING, m.READY, m.DEGRADED) else None
     raise AssertionError(trigger)
 
 
