@@ -129,6 +129,20 @@ def _everything(_value: Any) -> Hashable:
     return None
 
 
+# Secrets no entry can read and cheiron never writes: the apiserver leaves them out of the
+# stream. Helm's release Secrets are the bulk of many clusters' Secrets (up to 1 MiB each).
+# Any other type stays: a credentialsSecretRef may name an Opaque or basic-auth Secret, and
+# its changes must wake the manager.
+SECRET_FIELD_SELECTOR = ",".join(
+    f"type!={t}"
+    for t in (
+        "helm.sh/release.v1",
+        "kubernetes.io/service-account-token",
+        "bootstrap.kubernetes.io/token",
+    )
+)
+
+
 def _secret(body: Mapping[str, Any]) -> SecretInfo | None:
     # Only pull Secrets and cheiron's own are kept; handlers still hear of the others.
     return secret_info(body) if relevant_secret(body) else None
@@ -216,11 +230,24 @@ def build_caches(
         all_fn: Callable[..., Any],
         one_fn: Callable[..., Any],
         transform: Callable[[Mapping[str, Any]], T | None],
+        field_selector: str | None = None,
     ) -> GroupView[T]:
         if not namespaces:
-            return GroupView([Informer(name, all_fn, transform, _namespace)])
+            return GroupView(
+                [Informer(name, all_fn, transform, _namespace, field_selector=field_selector)]
+            )
         return GroupView(
-            [Informer(f"{name}@{ns}", one_fn, transform, _namespace, (ns,)) for ns in namespaces]
+            [
+                Informer(
+                    f"{name}@{ns}",
+                    one_fn,
+                    transform,
+                    _namespace,
+                    (ns,),
+                    field_selector=field_selector,
+                )
+                for ns in namespaces
+            ]
         )
 
     def account(body: Mapping[str, Any]) -> AccountInfo:
@@ -263,7 +290,11 @@ def build_caches(
     caches = Caches(
         namespaces=Informer("namespaces", core.list_namespace, namespace_info, lambda n: n.name),
         secrets=per_namespace(
-            "secrets", core.list_secret_for_all_namespaces, core.list_namespaced_secret, _secret
+            "secrets",
+            core.list_secret_for_all_namespaces,
+            core.list_namespaced_secret,
+            _secret,
+            SECRET_FIELD_SELECTOR,
         ),
         accounts=per_namespace(
             "serviceaccounts",

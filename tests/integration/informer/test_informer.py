@@ -9,6 +9,7 @@ from kubernetes import client
 
 from cheiron.devcluster import ControlPlane
 from cheiron.k8s.informer import DELETED, LISTED, Informer, Key
+from cheiron.runtime.caches import build_caches
 from tests.integration.informer.conftest import compact
 from tests.support.poll import until
 
@@ -105,5 +106,29 @@ def test_relist_after_the_watch_expired_drops_what_went_meanwhile(
         assert (DELETED, (namespace, "goes")) in events
         assert set(informer.in_group(namespace).values()) >= {"stays", "new"}
         assert "goes" not in informer.in_group(namespace).values()
+
+    _run(informer, body)
+
+
+def test_secrets_no_entry_can_read_never_reach_the_cache(
+    api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
+) -> None:
+    heard: list[Key] = []
+    (informer,) = build_caches(api_client, namespaces=[namespace], cluster=False).secrets.informers
+    informer.add_handler(lambda _kind, key, _old, _new: heard.append(key))
+
+    def secret(name: str, type_: str) -> None:
+        core.create_namespaced_secret(
+            namespace,
+            client.V1Secret(metadata=client.V1ObjectMeta(name=name), type=type_, data={}),
+        )
+
+    async def body() -> None:
+        secret("sh.helm.release.v1.app.v1", "helm.sh/release.v1")
+        secret("creds", "Opaque")
+        # The apiserver delivers in order: once the Opaque one is heard, the release was
+        # left out by the server, not still on its way.
+        await until(lambda: (namespace, "creds") in heard, timeout=20, what="the Opaque one")
+        assert (namespace, "sh.helm.release.v1.app.v1") not in heard
 
     _run(informer, body)
