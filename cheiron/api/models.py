@@ -492,6 +492,9 @@ class EntryStatus(Model):
     )
 
 
+REFUSALS_SHOWN = 5  # refused writes listed in a manager's status; the rest are counted
+
+
 class ManagerStatus(Model):
     """Status of both kinds of manager."""
 
@@ -523,6 +526,16 @@ class ManagerStatus(Model):
     )
     pods_needing_recreation: int = Field(
         default=0, ge=0, description="Pods created without the secrets (Pod mode)."
+    )
+    refused_namespaces: int = Field(
+        default=0,
+        ge=0,
+        description="Namespaces where the API server refused a write (retried with backoff).",
+    )
+    refusals: list[str] = Field(
+        default_factory=list,
+        max_length=REFUSALS_SHOWN,
+        description="The first refusals: namespace, write, HTTP status and reason.",
     )
 
 

@@ -8,7 +8,7 @@ namespaces, and write status only when it changed. A finalizer cleans up on dele
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -41,13 +41,15 @@ from cheiron.fsm.manager import (
     Progress,
     Start,
 )
-from cheiron.k8s.objects import ObjectRef
+from cheiron.k8s.objects import ObjectRef, refusal
 from cheiron.pullsecrets import entries
 from cheiron.pullsecrets.entries import EntryOutcome
 from cheiron.pullsecrets.materialise import (
     DesiredSecret,
+    Refusal,
     SecretWrites,
     after_writes,
+    hold,
     merged_name,
     secret_annotations,
     secret_labels,
@@ -58,7 +60,15 @@ from cheiron.pullsecrets.passes import (
     pass_outcome,
     secret_pass,
 )
-from cheiron.pullsecrets.renewal import Cached, due, held, parse_time, renew_at, with_retry
+from cheiron.pullsecrets.renewal import (
+    Cached,
+    backoff,
+    due,
+    held,
+    parse_time,
+    renew_at,
+    with_retry,
+)
 from cheiron.pullsecrets.status import (
     SECRET_CONFLICT,
     condition,
@@ -138,10 +148,11 @@ def _summarise(verb: str, done: Sequence[tuple[str, str]], shown: int = 10) -> s
 
 
 async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) -> SecretWrites:
-    """Make the writes; returns them as actually carried out.
+    """Make the writes; returns them as actually carried out, with the refused ones.
 
     Only pull Secrets are indexed, so a create can meet a Secret of another type under the
-    same name: that is a conflict, like any Secret cheiron does not own.
+    same name: that is a conflict, like any Secret cheiron does not own. A write the API
+    server refuses is recorded for its namespace; the other namespaces' writes go on.
     """
     kube = runtime().kube
     labels = secret_labels(manager.uid)
@@ -152,15 +163,39 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
         labels = {**target.secret.labels, **labels}
         annotations = {**target.secret.annotations, **annotations}
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+    refused: list[Refusal] = []
 
-    async def call(fn: Callable[..., T], *args: Any) -> T:
+    async def call(
+        action: str, namespace: str, name: str, fn: Callable[..., T], *args: Any
+    ) -> T | Refusal:
         async with limit:
-            return await asyncio.to_thread(fn, *args)
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except Exception as e:
+                reason = refusal(e)
+                if reason is None:
+                    raise
+                refused.append(Refusal(namespace, name, action, reason))
+                return refused[-1]
 
-    async def create(d: DesiredSecret) -> DesiredSecret | SecretInfo | None:
-        if await call(kube.create_pull_secret, d.namespace, d.name, d.payload, labels, annotations):
-            return None
-        found = await call(kube.secret_labels, d.namespace, d.name) or {}
+    async def create(d: DesiredSecret) -> DesiredSecret | SecretInfo | Refusal | None:
+        made = await call(
+            "create",
+            d.namespace,
+            d.name,
+            kube.create_pull_secret,
+            d.namespace,
+            d.name,
+            d.payload,
+            labels,
+            annotations,
+        )
+        if isinstance(made, Refusal) or made:
+            return made if isinstance(made, Refusal) else None
+        found = await call("create", d.namespace, d.name, kube.secret_labels, d.namespace, d.name)
+        if isinstance(found, Refusal):
+            return found
+        found = found or {}
         if found.get(OWNER_UID_LABEL) == manager.uid:
             return d  # ours, not yet seen by the watch: update it
         return SecretInfo(d.namespace, d.name, "unknown", found.get(OWNER_UID_LABEL))
@@ -169,22 +204,49 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
     created = [d for d, r in zip(changes.create, results, strict=True) if r is None]
     updates = [*changes.update, *(r for r in results if isinstance(r, DesiredSecret))]
     conflicts = [*changes.conflicts, *(r for r in results if isinstance(r, SecretInfo))]
-    await asyncio.gather(
-        *(call(kube.update_pull_secret, d.namespace, d.name, d.payload, labels) for d in updates),
-        *(call(kube.delete_secret, s.namespace, s.name) for s in changes.delete),
+    written = await asyncio.gather(
+        *(
+            call(
+                "update",
+                d.namespace,
+                d.name,
+                kube.update_pull_secret,
+                d.namespace,
+                d.name,
+                d.payload,
+                labels,
+            )
+            for d in updates
+        ),
     )
-    for d in (*created, *updates):
+    updated = [d for d, r in zip(updates, written, strict=True) if not isinstance(r, Refusal)]
+    removed = await asyncio.gather(
+        *(
+            call("delete", s.namespace, s.name, kube.delete_secret, s.namespace, s.name)
+            for s in changes.delete
+        )
+    )
+    deleted = [
+        s for s, r in zip(changes.delete, removed, strict=True) if not isinstance(r, Refusal)
+    ]
+    for d in (*created, *updated):
         metrics.SECRETS_CREATED.labels(d.namespace, d.name).inc()
     # One Event per kind of change and pass: an ECR renewal across 100 namespaces is one
     # Event, not 100.
     for reason, verb, done in (
         ("SecretCreated", "created", [(d.namespace, d.name) for d in created]),
-        ("SecretUpdated", "updated", [(d.namespace, d.name) for d in updates]),
-        ("SecretDeleted", "deleted", [(s.namespace, s.name) for s in changes.delete]),
+        ("SecretUpdated", "updated", [(d.namespace, d.name) for d in updated]),
+        ("SecretDeleted", "deleted", [(s.namespace, s.name) for s in deleted]),
     ):
         if done:
-            await call(kube.event, ref, "Normal", reason, _summarise(verb, done))
-    return SecretWrites(tuple(created), tuple(updates), changes.delete, tuple(conflicts))
+            await asyncio.to_thread(kube.event, ref, "Normal", reason, _summarise(verb, done))
+    return SecretWrites(
+        tuple(created),
+        tuple(updated),
+        tuple(deleted),
+        tuple(conflicts),
+        (*changes.refused, *refused),
+    )
 
 
 FAILED_PASS_RETRY = 5.0  # seconds after a pass that raised
@@ -404,6 +466,30 @@ async def _resolve(
     return tuple(outcomes)
 
 
+def _remember_refusals(
+    key: str, refused: Iterable[Refusal], waiting: Mapping[str, Refusal], now: datetime.datetime
+) -> dict[str, tuple[int, datetime.datetime, Refusal]]:
+    """Each refusing namespace's count and next try; namespaces no longer refusing drop out."""
+    rt = runtime()
+    before = rt.refusals.get(key, {})
+    after: dict[str, tuple[int, datetime.datetime, Refusal]] = {}
+    for r in refused:
+        if r.namespace in after:
+            continue
+        if r.namespace in waiting:
+            after[r.namespace] = before[r.namespace]
+            continue
+        count = before[r.namespace][0] + 1 if r.namespace in before else 1
+        if count == 1 or before[r.namespace][2] != r:
+            log.warning("%s: %s", key, r.describe())
+        after[r.namespace] = (count, now + datetime.timedelta(seconds=backoff(count)), r)
+    if after:
+        rt.refusals[key] = after
+    else:
+        rt.refusals.pop(key, None)
+    return after
+
+
 async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, idx: Views) -> Pass:
     """Resolve, write the Secrets, mark the objects, report: the pure pass decides each."""
     rt = runtime()
@@ -414,7 +500,10 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
     rt.resolved[manager.key] = (manager.generation, outcomes)
 
     one = secret_pass(manager, outcomes, idx.namespace_map(), idx.secrets_for(manager), idx.pods_in)
-    applied = await _apply(manager, one.writes, ref)
+    now = rt.clock()
+    last_refused = rt.refusals.get(manager.key, {})
+    waiting = {ns: r for ns, (_n, at, r) in last_refused.items() if at > now}
+    applied = await _apply(manager, hold(one.writes, waiting), ref)
     result = pass_outcome(
         manager,
         outcomes,
@@ -423,20 +512,37 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
         idx,
         mark_in=_to_sync(manager, one.targets.namespaces, applied),
         previous=previous,
-        now=rt.clock(),
+        now=now,
     )
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+    mark_refusals: list[Refusal] = []
 
     async def sync(marks: NamespaceMarks) -> int:
+        if marks.namespace in waiting:
+            return 0  # its last refusal's backoff has not run out
         async with limit:
-            return await sync_namespace(marks.namespace, idx, marks)
+            try:
+                return await sync_namespace(marks.namespace, idx, marks)
+            except Exception as e:
+                reason = refusal(e)
+                if reason is None:
+                    raise
+                mark_refusals.append(Refusal(marks.namespace, "", "mark", reason))
+                return 0
 
     marked = sum(await asyncio.gather(*(sync(m) for m in result.marks)))
     writes = applied.writes + marked
+    if mark_refusals:
+        applied = replace(applied, refused=(*applied.refused, *mark_refusals))
+        result = pass_outcome(
+            manager, outcomes, one, applied, idx, mark_in=(), previous=previous, now=now
+        )
+    refused = _remember_refusals(manager.key, applied.refused, waiting, now)
     failed = sum(1 for o in outcomes if not o.ok)
-    machine.fire(SETTLE, Progress(failed, len(applied.conflicts)))
+    machine.fire(SETTLE, Progress(failed, len(applied.conflicts), len(refused)))
     renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
     retries = [o.retry_at for o in outcomes if not o.ok and o.retry_at is not None]
+    retries += [at for _n, at, _r in refused.values()]
     ended = Pass(
         machine.state,
         renew_at=min(renewals) if renewals else None,

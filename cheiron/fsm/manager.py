@@ -50,10 +50,11 @@ class Start:
 
 @dataclass(frozen=True)
 class Progress:
-    """What `settle` looks at: entries that failed, Secrets that were not ours to write."""
+    """What `settle` looks at: failed entries, foreign Secrets, namespaces that refused."""
 
     failed_entries: int = 0
     conflicts: int = 0
+    refused_namespaces: int = 0
 
 
 Observed = Start | Progress
@@ -73,10 +74,10 @@ def inputs_changed(o: Observed) -> bool:
     return _start(o).inputs_changed
 
 
-def all_entries_ready(o: Observed) -> bool:
-    """Every entry resolved and no foreign Secret blocked one."""
+def all_written(o: Observed) -> bool:
+    """Every entry resolved and written: no foreign Secret blocked one, no namespace refused."""
     p = o if isinstance(o, Progress) else Progress()
-    return not p.failed_entries and not p.conflicts
+    return not (p.failed_entries or p.conflicts or p.refused_namespaces)
 
 
 # Where a row has guards, the first row whose guards hold wins.
@@ -88,7 +89,7 @@ TABLE: tuple[Transition[Observed], ...] = (
     Transition(START, DEGRADED, RESOLVING, conditions=[inputs_changed]),
     Transition(START, DEGRADED, RETRYING),
     Transition(RESOLVED, (RESOLVING, RETRYING), SYNCING),
-    Transition(SETTLE, SYNCING, READY, conditions=[all_entries_ready]),
+    Transition(SETTLE, SYNCING, READY, conditions=[all_written]),
     Transition(SETTLE, SYNCING, DEGRADED),
     # A pass that raised, while working or in reporting what it settled on.
     Transition(FAIL, (*WORKING, READY, DEGRADED), DEGRADED),

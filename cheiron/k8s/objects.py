@@ -38,6 +38,18 @@ class SecretData:
     data: dict[str, bytes]
 
 
+def refusal(error: BaseException) -> str | None:
+    """`403 Forbidden` when the API server answered a request with an error, else None.
+
+    An answer refuses one write in one namespace (admission, quota, a namespace being
+    deleted, an immutable Secret); no answer at all (a connection error) concerns every
+    namespace alike.
+    """
+    if isinstance(error, ApiException) and error.status:
+        return f"{error.status} {error.reason or 'Error'}"
+    return None
+
+
 class Kube:
     """Typed, narrow operations over the official client's transport (cheiron.k8s.rest).
 

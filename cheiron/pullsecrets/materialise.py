@@ -25,18 +25,56 @@ class DesiredSecret:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A write the API server refused in one namespace (admission, quota, a gone namespace)."""
+
+    namespace: str
+    name: str
+    action: str  # create, update, delete, or mark (the namespace's accounts)
+    # The HTTP status and its reason ("403 Forbidden"): never the API's message, which a
+    # policy may compose from the request.
+    reason: str
+
+    def describe(self) -> str:
+        """`ns: create of Secret a refused (403 Forbidden)`."""
+        what = "marking" if self.action == "mark" else f"{self.action} of Secret {self.name}"
+        return f"{self.namespace}: {what} refused ({self.reason})"
+
+
+@dataclass(frozen=True)
 class SecretWrites:
-    """The writes one reconcile makes to Secrets, and the Secrets it refused to touch."""
+    """A pass's Secret writes, the Secrets it will not touch, and the writes refused.
+
+    `refused`: what the API server refused, or what waits for its namespace's backoff.
+    """
 
     create: tuple[DesiredSecret, ...] = ()
     update: tuple[DesiredSecret, ...] = ()
     delete: tuple[SecretInfo, ...] = ()
     conflicts: tuple[SecretInfo, ...] = ()
+    refused: tuple[Refusal, ...] = ()
 
     @property
     def writes(self) -> int:
         """How many API writes they are."""
         return len(self.create) + len(self.update) + len(self.delete)
+
+
+def hold(writes: SecretWrites, waiting: Mapping[str, Refusal]) -> SecretWrites:
+    """The writes without those in namespaces whose last refusal's backoff has not run out.
+
+    Their refusal stands until then: one refusing namespace costs one attempt per backoff,
+    and never holds back the others.
+    """
+    if not waiting:
+        return writes
+    return SecretWrites(
+        tuple(d for d in writes.create if d.namespace not in waiting),
+        tuple(d for d in writes.update if d.namespace not in waiting),
+        tuple(s for s in writes.delete if s.namespace not in waiting),
+        writes.conflicts,
+        (*writes.refused, *waiting.values()),
+    )
 
 
 def secret_writes(

@@ -19,7 +19,7 @@ from cheiron.fsm import manager as machine
 from cheiron.pullsecrets.entries import EntryOutcome
 from cheiron.pullsecrets.marks import names_in_namespace
 from cheiron.pullsecrets.materialise import SecretWrites, after_writes, secret_writes
-from cheiron.pullsecrets.status import condition, entry_rows, summary
+from cheiron.pullsecrets.status import condition, entry_rows, refusal_lines, summary
 from cheiron.pullsecrets.targets import SecretTargets, no_pods, owned_or_in, secret_targets
 from cheiron.targeting import PodsIn
 
@@ -157,10 +157,13 @@ def pass_outcome(
             by_namespace[s.namespace][s.name] = s
     marks = tuple(namespace_marks(ns, view, by_namespace[ns]) for ns in sorted(marked))
 
+    refused_count, refusals = refusal_lines(applied.refused)
     phase = machine.settled_phase(
-        machine.Progress(sum(1 for o in outcomes if not o.ok), len(applied.conflicts))
+        machine.Progress(
+            sum(1 for o in outcomes if not o.ok), len(applied.conflicts), refused_count
+        )
     )
-    reason, message = summary(outcomes, applied.conflicts, goes.overridden)
+    reason, message = summary(outcomes, applied.conflicts, goes.overridden, applied.refused)
     pods = manager.mode is Mode.POD
     objects = view.pods_in if pods else view.accounts_in
     reconciled = sum(
@@ -187,5 +190,7 @@ def pass_outcome(
         "targetNamespaces": len(goes.namespaces),
         "reconciledObjects": reconciled,
         "podsNeedingRecreation": stuck,
+        "refusedNamespaces": refused_count,
+        "refusals": refusals,
     }
     return PassOutcome(phase, marks, status, reason, message)

@@ -7,12 +7,14 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cheiron.api.models import ConditionStatus
+from cheiron.api.models import REFUSALS_SHOWN, ConditionStatus
 from cheiron.api.observed import SecretInfo
 from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.materialise import Refusal
 
 SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
 RECONCILED_REASON = "Reconciled"
+WRITE_REFUSED = "WriteRefused"
 
 
 def iso(value: datetime.datetime | None) -> str | None:
@@ -50,20 +52,38 @@ def ready_message(previous: Mapping[str, Any]) -> str | None:
     )
 
 
+def refusal_lines(refused: Sequence[Refusal]) -> tuple[int, list[str]]:
+    """How many namespaces refused a write, and the first few refusals (sorted)."""
+    lines = sorted({r.describe() for r in refused})
+    return len({r.namespace for r in refused}), lines[:REFUSALS_SHOWN]
+
+
 def summary(
-    outcomes: Sequence[EntryOutcome], conflicts: Sequence[SecretInfo], overridden: Sequence[str]
+    outcomes: Sequence[EntryOutcome],
+    conflicts: Sequence[SecretInfo],
+    overridden: Sequence[str],
+    refused: Sequence[Refusal] = (),
 ) -> tuple[str, str]:
-    """The reason and message of the Ready condition: every failure, then the conflicts."""
+    """The reason and message of the Ready condition: failures, conflicts, then refusals."""
     failed = [o for o in outcomes if not o.ok]
     parts = [f"entry {o.name}: {o.message}" for o in failed]
     parts += [
         f"Secret {c.namespace}/{c.name} exists and is not managed by this manager; not overwritten"
         for c in conflicts
     ]
+    if refused:
+        count, lines = refusal_lines(refused)
+        more = f" and in {count - len(lines)} more" if count > len(lines) else ""
+        noun = "namespace" if count == 1 else "namespaces"
+        parts.append(
+            f"writes refused in {count} {noun} (retried with backoff): {'; '.join(lines)}{more}"
+        )
     if failed:
         reason, message = failed[0].reason, "; ".join(parts)
     elif conflicts:
         reason, message = SECRET_CONFLICT, "; ".join(parts)
+    elif refused:
+        reason, message = WRITE_REFUSED, "; ".join(parts)
     else:
         reason, message = RECONCILED_REASON, f"{len(outcomes)} entries ready"
     if overridden:

@@ -50,6 +50,9 @@ class Runtime:
     resolved: dict[str, tuple[int, tuple[Any, ...]]] = field(default_factory=dict)
     # When each manager last marked all its namespaces, with the generation it did so for.
     full_syncs: dict[str, tuple[int, datetime.datetime]] = field(default_factory=dict)
+    # Writes the API server refused, by manager key and namespace: how many passes in a
+    # row, when the namespace is tried again, and the last refusal.
+    refusals: dict[str, dict[str, tuple[int, datetime.datetime, Any]]] = field(default_factory=dict)
     # Managers whose last pass left its status report to the next one (see managers.py).
     status_deferred: set[str] = field(default_factory=set)
     # (namespace, name, is_pod) of objects seen reconciled: their count is in manager status.
@@ -67,6 +70,7 @@ class Runtime:
         """Drop what the process remembers of a deleted manager."""
         self.resolved.pop(key, None)
         self.full_syncs.pop(key, None)
+        self.refusals.pop(key, None)
         self.inputs_changed.discard(key)
         self.status_deferred.discard(key)
         for token in [t for t in self.tokens if t[0] == uid]:

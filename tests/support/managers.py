@@ -10,7 +10,7 @@ from kubernetes import client
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.crd import CLUSTER_IMAGE_PULL_SECRET_MANAGER, IMAGE_PULL_SECRET_MANAGER
-from tests.support.poll import eventually, gone
+from tests.support.poll import DEFAULT_TIMEOUT, eventually, gone
 
 CLUSTER_PLURAL = CLUSTER_IMAGE_PULL_SECRET_MANAGER.plural
 PLURAL = IMAGE_PULL_SECRET_MANAGER.plural
@@ -111,11 +111,16 @@ def pull_secrets(core: client.CoreV1Api, namespace: str, account: str = "default
 
 
 def wait_for_pull_secrets(
-    core: client.CoreV1Api, namespace: str, expected: list[str], account: str = "default"
+    core: client.CoreV1Api,
+    namespace: str,
+    expected: list[str],
+    account: str = "default",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     """Poll until a ServiceAccount lists exactly `expected` (in any order)."""
     eventually(
         lambda: sorted(pull_secrets(core, namespace, account)) == sorted(expected),
+        timeout=timeout,
         what=f"{namespace}/{account} imagePullSecrets == {sorted(expected)}",
     )
 

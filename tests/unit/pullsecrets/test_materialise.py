@@ -5,7 +5,14 @@ import pytest
 from cheiron.api.observed import DOCKERCONFIGJSON_TYPE, SecretInfo, digest
 from cheiron.dockerconfig import DockerConfig
 from cheiron.pullsecrets.entries import EntryOutcome
-from cheiron.pullsecrets.materialise import merged_outcome, secret_writes
+from cheiron.pullsecrets.materialise import (
+    DesiredSecret,
+    Refusal,
+    SecretWrites,
+    hold,
+    merged_outcome,
+    secret_writes,
+)
 
 UID = "uid-1"
 
@@ -95,3 +102,15 @@ def test_merged_outcome_without_any_credentials_fails() -> None:
     merged, _ = merged_outcome("all", [EntryOutcome("b", False, "SecretNotFound")])
     assert not merged.ok
     assert merged.payload is None
+
+
+def test_held_namespaces_are_not_written_and_their_refusal_stands() -> None:
+    here = DesiredSecret("ns-a", "a", b"{}")
+    there = DesiredSecret("ns-b", "a", b"{}")
+    gone = SecretInfo("ns-b", "old", DOCKERCONFIGJSON_TYPE, "uid", "d")
+    waiting = {"ns-b": Refusal("ns-b", "a", "create", "403 Forbidden")}
+    held = hold(SecretWrites(create=(here, there), delete=(gone,)), waiting)
+    assert held.create == (here,)
+    assert held.delete == ()
+    assert held.refused == (waiting["ns-b"],)
+    assert hold(SecretWrites(create=(here,)), {}) == SecretWrites(create=(here,))

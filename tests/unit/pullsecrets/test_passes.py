@@ -6,7 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cheiron.api.meta import RECONCILED, TRUE
-from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
+from cheiron.api.models import (
+    REFUSALS_SHOWN,
+    ClusterImagePullSecretManagerSpec,
+    ImagePullSecretManagerSpec,
+)
 from cheiron.api.observed import (
     DOCKERCONFIGJSON_TYPE,
     AccountInfo,
@@ -17,7 +21,7 @@ from cheiron.api.observed import (
     digest,
 )
 from cheiron.pullsecrets.entries import EntryOutcome
-from cheiron.pullsecrets.materialise import SecretWrites
+from cheiron.pullsecrets.materialise import Refusal, SecretWrites
 from cheiron.pullsecrets.passes import pass_outcome, secret_pass
 
 UID = "uid-1"
@@ -154,3 +158,20 @@ def test_a_failed_entry_reports_its_retry_and_never_a_payload() -> None:
         }
     ]
     assert result.phase == "Degraded"
+
+
+def test_refusals_are_counted_by_namespace_and_listed_first_few() -> None:
+    manager = _namespaced()
+    view = _View([manager], [])
+    one = secret_pass(manager, OUTCOMES, view.namespace_map(), [])
+    creates = [
+        Refusal(f"ns-{i}", "a", "create", "403 Forbidden") for i in range(REFUSALS_SHOWN + 2)
+    ]
+    refused = (*creates, Refusal("ns-0", "", "mark", "422 Invalid"))
+    applied = SecretWrites(refused=refused)
+    result = pass_outcome(manager, OUTCOMES, one, applied, view, mark_in=[], previous={}, now=NOW)
+    assert result.status["refusedNamespaces"] == REFUSALS_SHOWN + 2
+    assert len(result.status["refusals"]) == REFUSALS_SHOWN
+    assert result.status["refusals"][0] == "ns-0: create of Secret a refused (403 Forbidden)"
+    assert (result.phase, result.reason) == ("Degraded", "WriteRefused")
+    assert result.message.endswith("and in 2 more")
