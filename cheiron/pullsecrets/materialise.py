@@ -68,12 +68,18 @@ def hold(writes: SecretWrites, waiting: Mapping[str, Refusal]) -> SecretWrites:
     """
     if not waiting:
         return writes
+    planned = {d.namespace for d in (*writes.create, *writes.update)}
+    planned |= {s.namespace for s in writes.delete}
     return SecretWrites(
         tuple(d for d in writes.create if d.namespace not in waiting),
         tuple(d for d in writes.update if d.namespace not in waiting),
         tuple(s for s in writes.delete if s.namespace not in waiting),
         writes.conflicts,
-        (*writes.refused, *waiting.values()),
+        # A namespace with nothing left to write (no longer a target, say) is refused no more.
+        (
+            *writes.refused,
+            *(r for ns, r in waiting.items() if ns in planned or r.action == "mark"),
+        ),
     )
 
 

@@ -114,3 +114,5 @@ def test_held_namespaces_are_not_written_and_their_refusal_stands() -> None:
     assert held.delete == ()
     assert held.refused == (waiting["ns-b"],)
     assert hold(SecretWrites(create=(here,)), {}) == SecretWrites(create=(here,))
+    # Nothing left to write there: the refusal goes.
+    assert hold(SecretWrites(create=(here,)), waiting).refused == ()
