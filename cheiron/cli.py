@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from cheiron import __version__
 from cheiron.api.crd import KINDS, all_crds_yaml, crd_file_name, crd_yaml
@@ -19,6 +20,9 @@ from cheiron.devcluster import (
     default_bin_dir,
 )
 from cheiron.logs import configure as configure_logs
+
+if TYPE_CHECKING:
+    from cheiron.pullsecrets.entries import EcrPolicy
 
 
 def _cmd_version(_: argparse.Namespace) -> int:
@@ -49,6 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             namespaces=tuple(args.namespace),
             resync_seconds=args.resync_seconds,
             eatr=args.eatr_namespace_labels,
+            ecr_policy=_ecr_policy(args),
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
             leader_election=args.leader_elect,
@@ -62,12 +67,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ecr_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """What namespaced managers' ECR entries may use beyond their own keys (see EcrPolicy)."""
+    env = os.environ.get
+    parser.add_argument(
+        "--ecr-ambient-namespace",
+        action="append",
+        default=[n for n in env("CHEIRON_ECR_AMBIENT_NAMESPACES", "").split(",") if n],
+        metavar="NS",
+        help="managers in NS may use the operator's own AWS identity (repeatable)",
+    )
+    parser.add_argument(
+        "--ecr-role-arn",
+        action="append",
+        default=[r for r in env("CHEIRON_ECR_ROLE_ARNS", "").split(",") if r],
+        metavar="PATTERN",
+        help="namespaced managers may assume roles matching PATTERN (fnmatch; repeatable)",
+    )
+    parser.add_argument(
+        "--ecr-endpoint-host",
+        action="append",
+        default=[h for h in env("CHEIRON_ECR_ENDPOINT_HOSTS", "").split(",") if h],
+        metavar="HOST[:PORT]",
+        help="namespaced managers may name this endpoint, and any manager over plain http",
+    )
+
+
+def _ecr_policy(args: argparse.Namespace) -> "EcrPolicy":
+    from cheiron.pullsecrets.entries import EcrPolicy  # noqa: PLC0415
+
+    return EcrPolicy(
+        frozenset(args.ecr_ambient_namespace),
+        tuple(args.ecr_role_arn),
+        frozenset(args.ecr_endpoint_host),
+    )
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from cheiron.dryrun import snapshot_run  # noqa: PLC0415 - the kubernetes client is heavy
     from cheiron.k8s.client import api_client  # noqa: PLC0415
 
     plans, invalid = snapshot_run.compute(
-        api_client(args.kubeconfig), args.namespace, eatr=args.eatr_namespace_labels
+        api_client(args.kubeconfig),
+        args.namespace,
+        eatr=args.eatr_namespace_labels,
+        ecr_policy=_ecr_policy(args),
     )
     render = snapshot_run.render_json if args.output == "json" else snapshot_run.render_text
     sys.stdout.write(render(plans, invalid))
@@ -162,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
             "registry"
         ),
     )
+    _ecr_policy_flags(run)
     run.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -295,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
         help="plan as an operator running with eatr compatibility",
     )
+    _ecr_policy_flags(dry)
     dry.add_argument("-o", "--output", choices=("text", "json"), default="text")
     dry.add_argument(
         "--exit-code",

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from cheiron.k8s.client import api_client
 from cheiron.k8s.lease import LeaderElection
 from cheiron.k8s.objects import Kube
 from cheiron.pki import make_serving_pki
+from cheiron.pullsecrets.entries import EcrPolicy
 from cheiron.runtime.state import Runtime, configure, runtime
 from cheiron.runtime.tasks import spawn
 from cheiron.sources import ecr
@@ -56,6 +57,7 @@ class Options:
     namespaces: tuple[str, ...] = ()
     resync_seconds: float = 600.0
     eatr: bool = False
+    ecr_policy: EcrPolicy = field(default_factory=EcrPolicy)
     liveness_endpoint: str | None = None
     operator_namespace: str = "cheiron-system"
     webhook: WebhookOptions | None = None
@@ -295,6 +297,7 @@ def run(options: Options) -> None:
             Kube(api),
             options.resync_seconds,
             eatr=options.eatr,
+            ecr_policy=options.ecr_policy,
             operator_namespace=options.operator_namespace,
             fetch_ecr=ecr.fetch,
         )

@@ -14,6 +14,8 @@ class EcrRequest:
     secret_access_key: str | None = field(default=None, repr=False)
     role_arn: str | None = None
     endpoint_url: str | None = None
+    # The assumed role's session name: the manager's, so CloudTrail says who asked.
+    session_name: str = "cheiron"
 
     @property
     def identity(self) -> tuple[str, ...]:

@@ -293,7 +293,7 @@ def _resolve_ecr(status: dict[str, Any], idx: Views) -> entries.ResolveEcr:
 
     def resolve(manager: ManagerInfo, entry: SecretEntry) -> EntryOutcome:
         name, key = entry.secret_name, (manager.uid, entry.secret_name)
-        target = entries.ecr_target(manager, entry, rt.kube.read_secret)
+        target = entries.ecr_target(manager, entry, rt.kube.read_secret, rt.ecr_policy)
         if isinstance(target, EntryOutcome):
             return target
         if key not in rt.tokens and (

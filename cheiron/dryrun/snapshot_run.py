@@ -17,20 +17,20 @@ from cheiron.dryrun.report import ManagerPlan, plan
 from cheiron.k8s import snapshot
 from cheiron.k8s.objects import Kube
 from cheiron.pullsecrets import entries
-from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.entries import EcrPolicy, EntryOutcome
 
 ECR_PENDING = "a new ECR token is fetched when applied"
 
 
 def compute(
-    api: client.ApiClient, namespaces: list[str], *, eatr: bool
+    api: client.ApiClient, namespaces: list[str], *, eatr: bool, ecr_policy: EcrPolicy
 ) -> tuple[list[ManagerPlan], list[str]]:
     """The plans of every manager in scope, and the managers whose spec is invalid."""
     kube = Kube(api)
     seen = snapshot.read(api, namespaces, eatr=eatr)
 
     def ecr(manager: ManagerInfo, entry: SecretEntry) -> EntryOutcome:
-        target = entries.ecr_target(manager, entry, kube.read_secret)
+        target = entries.ecr_target(manager, entry, kube.read_secret, ecr_policy)
         if isinstance(target, EntryOutcome):
             return target
         name = entry.secret_name

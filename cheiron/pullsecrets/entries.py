@@ -8,7 +8,9 @@ import datetime
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from cheiron.api.models import DNS_SUBDOMAIN, CredentialsRef, SecretEntry, SecretRef
 from cheiron.api.observed import (
@@ -30,6 +32,52 @@ KEY_NOT_FOUND = "KeyNotFound"
 INVALID_REGISTRY = "InvalidRegistry"
 INVALID_CREDENTIALS = "InvalidCredentials"
 INVALID_SECRET_NAME = "InvalidSecretName"  # noqa: S105 - a reason, not a password
+NOT_ALLOWED = "NotAllowed"
+
+
+@dataclass(frozen=True)
+class EcrPolicy:
+    """What the cluster admin lets ECR entries do beyond their own keys (`cheiron run` flags).
+
+    A namespaced manager is a tenant's: by default it may use only the keys in its own
+    Secret, never the operator's identity (IRSA, Pod Identity, node role), an assumed role
+    or an endpoint of its choosing. Plain-http endpoints are refused for every manager unless
+    their host is listed.
+    """
+
+    # Namespaces whose managers may use the operator's own AWS identity.
+    ambient_namespaces: frozenset[str] = frozenset()
+    # fnmatch patterns of role ARNs namespaced managers may assume.
+    role_arns: tuple[str, ...] = ()
+    # host[:port] of endpoints namespaced managers may name, and that may be plain http.
+    endpoint_hosts: frozenset[str] = frozenset()
+
+    def refusal(self, manager: ManagerInfo, request: EcrRequest) -> str | None:
+        """Why this manager may not make this request, or None."""
+        endpoint = urlsplit(request.endpoint_url) if request.endpoint_url else None
+        host = endpoint.netloc if endpoint is not None else ""
+        if endpoint is not None and endpoint.scheme != "https" and host not in self.endpoint_hosts:
+            return f"endpoint {host} is plain http; only https, unless the operator allows the host"
+        if manager.kind is not ManagerKind.NAMESPACED:
+            return None
+        namespace = manager.namespace or ""
+        if not request.access_key_id and namespace not in self.ambient_namespaces:
+            return (
+                "a namespaced manager's ECR entry needs credentialsSecretRef with accessKeyID "
+                "and secretKey: the operator's own AWS identity is not lent to namespaces "
+                "(see cheiron run --ecr-ambient-namespace)"
+            )
+        if request.role_arn and not any(fnmatchcase(request.role_arn, p) for p in self.role_arns):
+            return (
+                f"role {request.role_arn} is not one namespaced managers may assume "
+                "(see cheiron run --ecr-role-arn)"
+            )
+        if endpoint is not None and host not in self.endpoint_hosts:
+            return (
+                f"endpoint {host} is not one namespaced managers may use "
+                "(see cheiron run --ecr-endpoint-host)"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -210,9 +258,12 @@ IMPS_KEYS = ("accessKeyID", "secretKey")
 
 
 def ecr_target(
-    manager: ManagerInfo, entry: SecretEntry, read: ReadSecret
+    manager: ManagerInfo, entry: SecretEntry, read: ReadSecret, policy: EcrPolicy
 ) -> EcrRequest | EntryOutcome:
-    """The account, region and identity of an ECR entry, or why they cannot be had."""
+    """The account, region and identity of an ECR entry, or why they cannot (or may not) be had.
+
+    Nothing is sent anywhere for a request the policy refuses.
+    """
     source = entry.ecr
     assert source is not None  # noqa: S101 - only called for ECR entries
     account, region = source.account_id, source.region
@@ -230,14 +281,19 @@ def ecr_target(
         return EntryOutcome(
             entry.secret_name, False, INVALID_REGISTRY, "ECR account and region unknown"
         )
-    return EcrRequest(
+    request = EcrRequest(
         account,
         region,
         keys.get("accessKeyID"),
         keys.get("secretKey"),
         source.role_arn,
         source.endpoint_url,
+        # Who asked, for CloudTrail: `<namespace>.<name>`, or the cluster manager's name.
+        session_name=".".join(p for p in (manager.namespace, manager.name) if p)[:64],
     )
+    if (refused := policy.refusal(manager, request)) is not None:
+        return EntryOutcome(entry.secret_name, False, NOT_ALLOWED, refused)
+    return request
 
 
 def own_payload(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cheiron.api.sources import EcrRequest, EcrToken
 from cheiron.k8s.objects import Kube
+from cheiron.pullsecrets.entries import EcrPolicy
 from cheiron.pullsecrets.renewal import Cached
 from cheiron.runtime.caches import Caches
 from cheiron.runtime.events import EventAggregator
@@ -37,6 +38,8 @@ class Runtime:
     resync_seconds: float = 600.0
     # eatr compatibility: namespaces labelled `<ECR registry>: "true"` opt in to that entry.
     eatr: bool = False
+    # What namespaced managers' ECR entries may use beyond their own keys.
+    ecr_policy: EcrPolicy = field(default_factory=EcrPolicy)
     # Never served by the webhook nor backed up: cheiron's own namespace.
     operator_namespace: str = "cheiron-system"
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)

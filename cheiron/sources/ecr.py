@@ -5,17 +5,20 @@ Nothing here logs or raises with a key, a session token or an ECR password in th
 
 import base64
 import datetime
-import os
 import re
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cheiron.api.sources import EcrRequest, EcrToken
 
-# botocore honours this for ECR already; cheiron reads it for STS too when roles are assumed.
-ENDPOINT_ENV = "AWS_ENDPOINT_URL_ECR"
+# Deadlines for every AWS call: a black-holed endpoint costs its manager seconds, not minutes
+# (botocore's defaults: 60 s to connect, 60 s to read, 5 attempts).
+CLIENT_CONFIG = Config(
+    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
+)
 
 
 class EcrError(Exception):
@@ -38,8 +41,12 @@ def _session(request: EcrRequest) -> boto3.session.Session:
         session = boto3.session.Session(region_name=request.region)
     if request.role_arn is None:
         return session
-    sts = session.client("sts", endpoint_url=request.endpoint_url or os.environ.get(ENDPOINT_ENV))
-    creds = sts.assume_role(RoleArn=request.role_arn, RoleSessionName="cheiron")["Credentials"]
+    # STS at AWS (or $AWS_ENDPOINT_URL_STS, which botocore reads), never at the entry's ECR
+    # endpoint: the request signed with the operator's identity goes nowhere else.
+    sts = session.client("sts", config=CLIENT_CONFIG)
+    creds = sts.assume_role(RoleArn=request.role_arn, RoleSessionName=request.session_name)[
+        "Credentials"
+    ]
     return boto3.session.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
@@ -65,7 +72,9 @@ def _code_and_message(error: dict[str, Any]) -> tuple[str, str]:
 def fetch(request: EcrRequest) -> EcrToken:
     """One GetAuthorizationToken call for the request's account."""
     try:
-        ecr = _session(request).client("ecr", endpoint_url=request.endpoint_url)
+        ecr = _session(request).client(
+            "ecr", endpoint_url=request.endpoint_url, config=CLIENT_CONFIG
+        )
         data = ecr.get_authorization_token(registryIds=[request.account_id])["authorizationData"][0]
     except ClientError as e:
         raise EcrError(*_code_and_message(e.response.get("Error", {}))) from None

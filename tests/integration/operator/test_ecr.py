@@ -43,8 +43,10 @@ def ecr_operator(
         "AWS_SECRET_ACCESS_KEY": moto.secret_access_key,
         "AWS_ENDPOINT_URL_ECR": moto.url,
     }
+    # moto is plain http on loopback: the admin allows that host for namespaced managers.
+    host = ("--ecr-endpoint-host", moto.url.removeprefix("http://"))
     with OperatorProcess(
-        control_plane.kubeconfig_path, log_path, ("--eatr-namespace-labels",), env
+        control_plane.kubeconfig_path, log_path, ("--eatr-namespace-labels", *host), env
     ) as proc:
         yield proc
 
@@ -142,6 +144,27 @@ def test_token_from_imps_secret_and_a_failure_that_keeps_it(
     for text in visible:
         for secret in (moto.secret_access_key, WRONG_SECRET, TOKEN_PASSWORD):
             assert secret not in text
+
+
+def test_a_namespaced_manager_may_not_borrow_the_operators_aws_identity(
+    ecr_operator: OperatorProcess,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """The operator's own keys (here: its environment, as IRSA would be) are not a tenant's."""
+    borrow = {"name": "ecr", "ecr": {"registry": REGISTRY}}
+    create_manager(custom, namespace, manager_body("m", [borrow, inline("hub", "docker.io")]))
+    wait_for_pull_secrets(core, namespace, ["hub"])
+    entry = eventually(
+        lambda: (
+            _entry_status(custom, namespace, "ecr").get("reason") == "NotAllowed"
+            and _entry_status(custom, namespace, "ecr")
+        ),
+        what="the ECR entry refused",
+    )
+    assert "credentialsSecretRef" in entry["message"]
+    assert "ecr" not in [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
 
 
 def _entry_status(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:

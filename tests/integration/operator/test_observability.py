@@ -36,8 +36,11 @@ def verbose_operator(
 ) -> Iterator[OperatorProcess]:
     """An operator logging at debug level as JSON, where kopf prints whole objects."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    host = moto.url.removeprefix("http://")
     with OperatorProcess(
-        control_plane.kubeconfig_path, log_path, ("-v", "--log-format", "json")
+        control_plane.kubeconfig_path,
+        log_path,
+        ("-v", "--log-format", "json", "--ecr-endpoint-host", host),
     ) as proc:
         yield proc
 

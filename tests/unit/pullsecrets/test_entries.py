@@ -130,14 +130,63 @@ def test_credentials_from_secret_keys() -> None:
     assert (entry.username, entry.password) == ("robot", PASSWORD)
 
 
-def _ecr(source: dict[str, object]) -> entries.EcrRequest | entries.EntryOutcome:
-    info, entry = manager({"name": "ecr", "ecr": source})
-    return entries.ecr_target(info, entry, read)  # type: ignore[arg-type]
+# What the operator of these tests lets namespace `team` do: its own identity, any role.
+LENIENT = entries.EcrPolicy(frozenset({"team"}), ("*",))
+
+
+def _ecr(
+    source: dict[str, object], policy: entries.EcrPolicy = LENIENT, cluster: bool = False
+) -> entries.EcrRequest | entries.EntryOutcome:
+    info, entry = manager({"name": "ecr", "ecr": source}, cluster)
+    return entries.ecr_target(info, entry, read, policy)  # type: ignore[arg-type]
+
+
+REGISTRY = {"registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"}
+KEYS = {"credentialsSecretRef": {"name": "aws"}}
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        (REGISTRY, "needs credentialsSecretRef"),
+        ({**KEYS, "roleArn": "arn:aws:iam::123456789012:role/admin"}, "may assume"),
+        ({**KEYS, "endpointURL": "https://ecr.example.com"}, "namespaced managers may use"),
+        ({**KEYS, "endpointURL": "http://127.0.0.1:9"}, "plain http"),
+    ],
+)
+def test_a_namespaced_manager_gets_only_what_the_admin_allowed(
+    source: dict[str, object], refused: str
+) -> None:
+    outcome = _ecr(source, entries.EcrPolicy())
+    assert isinstance(outcome, entries.EntryOutcome)
+    assert (outcome.ok, outcome.reason) == (False, entries.NOT_ALLOWED)
+    assert refused in outcome.message
+
+
+def test_the_admin_widens_it_by_namespace_role_and_host() -> None:
+    policy = entries.EcrPolicy(
+        frozenset({"team"}), ("arn:aws:iam::123456789012:role/pull-*",), frozenset({"127.0.0.1:9"})
+    )
+    assert isinstance(_ecr(REGISTRY, policy), entries.EcrRequest)
+    role = {**KEYS, "roleArn": "arn:aws:iam::123456789012:role/pull-team"}
+    target = _ecr(role, policy)
+    assert isinstance(target, entries.EcrRequest)
+    assert target.session_name == "team.m"
+    assert isinstance(
+        _ecr({**KEYS, "endpointURL": "http://127.0.0.1:9"}, policy), entries.EcrRequest
+    )
+
+
+def test_a_cluster_manager_may_use_the_operators_identity_but_not_plain_http() -> None:
+    assert isinstance(_ecr(REGISTRY, entries.EcrPolicy(), cluster=True), entries.EcrRequest)
+    plain = _ecr({**REGISTRY, "endpointURL": "http://ecr.example.com"}, entries.EcrPolicy(), True)
+    assert isinstance(plain, entries.EntryOutcome)
+    assert plain.reason == entries.NOT_ALLOWED
 
 
 def test_ecr_registry_names_account_and_region() -> None:
     target = _ecr({"registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"})
-    assert target == entries.EcrRequest("123456789012", "eu-west-1")
+    assert target == entries.EcrRequest("123456789012", "eu-west-1", session_name="team.m")
 
 
 def test_ecr_imps_secret_gives_keys_account_and_region() -> None:
