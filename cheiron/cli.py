@@ -69,28 +69,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _ecr_policy_flags(parser: argparse.ArgumentParser) -> None:
     """What namespaced managers' ECR entries may use beyond their own keys (see EcrPolicy)."""
-    env = os.environ.get
-    parser.add_argument(
-        "--ecr-ambient-namespace",
-        action="append",
-        default=[n for n in env("CHEIRON_ECR_AMBIENT_NAMESPACES", "").split(",") if n],
-        metavar="NS",
-        help="managers in NS may use the operator's own AWS identity (repeatable)",
-    )
-    parser.add_argument(
-        "--ecr-role-arn",
-        action="append",
-        default=[r for r in env("CHEIRON_ECR_ROLE_ARNS", "").split(",") if r],
-        metavar="PATTERN",
-        help="namespaced managers may assume roles matching PATTERN (fnmatch; repeatable)",
-    )
-    parser.add_argument(
-        "--ecr-endpoint-host",
-        action="append",
-        default=[h for h in env("CHEIRON_ECR_ENDPOINT_HOSTS", "").split(",") if h],
-        metavar="HOST[:PORT]",
-        help="namespaced managers may name this endpoint, and any manager over plain http",
-    )
+    for flag, variable, metavar, what in (
+        (
+            "--ecr-ambient-namespace",
+            "CHEIRON_ECR_AMBIENT_NAMESPACES",
+            "NS",
+            "managers in NS may use the operator's own AWS identity",
+        ),
+        (
+            "--ecr-role-arn",
+            "CHEIRON_ECR_ROLE_ARNS",
+            "PATTERN",
+            "namespaced managers may assume roles matching PATTERN (fnmatch)",
+        ),
+        (
+            "--ecr-endpoint-host",
+            "CHEIRON_ECR_ENDPOINT_HOSTS",
+            "HOST[:PORT]",
+            "namespaced managers may name this endpoint, and any manager over plain http",
+        ),
+    ):
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[v for v in os.environ.get(variable, "").split(",") if v],
+            metavar=metavar,
+            help=f"{what} (repeatable; ${variable}, comma-separated)",
+        )
 
 
 def _ecr_policy(args: argparse.Namespace) -> "EcrPolicy":
