@@ -190,8 +190,10 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
             labels,
             annotations,
         )
-        if isinstance(made, Refusal) or made:
-            return made if isinstance(made, Refusal) else None
+        if isinstance(made, Refusal):
+            return made
+        if made:
+            return None
         found = await call("create", d.namespace, d.name, kube.secret_labels, d.namespace, d.name)
         if isinstance(found, Refusal):
             return found
@@ -204,7 +206,8 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
     created = [d for d, r in zip(changes.create, results, strict=True) if r is None]
     updates = [*changes.update, *(r for r in results if isinstance(r, DesiredSecret))]
     conflicts = [*changes.conflicts, *(r for r in results if isinstance(r, SecretInfo))]
-    written = await asyncio.gather(
+    # Updates and deletes side by side, as before: one gather, split by position.
+    answers = await asyncio.gather(
         *(
             call(
                 "update",
@@ -218,17 +221,14 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
             )
             for d in updates
         ),
-    )
-    updated = [d for d, r in zip(updates, written, strict=True) if not isinstance(r, Refusal)]
-    removed = await asyncio.gather(
         *(
             call("delete", s.namespace, s.name, kube.delete_secret, s.namespace, s.name)
             for s in changes.delete
-        )
+        ),
     )
-    deleted = [
-        s for s, r in zip(changes.delete, removed, strict=True) if not isinstance(r, Refusal)
-    ]
+    ok = [not isinstance(r, Refusal) for r in answers]
+    updated = [d for d, fine in zip(updates, ok[: len(updates)], strict=True) if fine]
+    deleted = [s for s, fine in zip(changes.delete, ok[len(updates) :], strict=True) if fine]
     for d in (*created, *updated):
         metrics.SECRETS_CREATED.labels(d.namespace, d.name).inc()
     # One Event per kind of change and pass: an ECR renewal across 100 namespaces is one
