@@ -99,13 +99,16 @@ def secret_writes(
     """
     partial = partial or {}
     seen = {(s.namespace, s.name): s for s in existing}
+    # A set, and each payload hashed once: a pass over 1,000 namespaces stays linear.
+    full = set(target_namespaces)
+    hashed = [(o, digest(o.payload) if o.payload is not None else "") for o in outcomes]
     wanted: set[tuple[str, str]] = set()
     create: list[DesiredSecret] = []
     update: list[DesiredSecret] = []
     conflicts: list[SecretInfo] = []
     for namespace in (*target_namespaces, *partial):
-        only = partial.get(namespace) if namespace not in target_namespaces else None
-        for outcome in outcomes:
+        only = partial.get(namespace) if namespace not in full else None
+        for outcome, payload_digest in hashed:
             if outcome.in_place or (only is not None and outcome.name not in only):
                 continue
             key = (namespace, outcome.name)
@@ -121,12 +124,13 @@ def secret_writes(
             elif current.owner_uid != owner_uid:
                 conflicts.append(current)
             elif outcome.update and (
-                current.digest != desired.digest or current.type != DOCKERCONFIGJSON_TYPE
+                current.digest != payload_digest or current.type != DOCKERCONFIGJSON_TYPE
             ):
                 update.append(desired)
-    delete = [
-        s for key, s in sorted(seen.items()) if s.owner_uid == owner_uid and key not in wanted
-    ]
+    delete = sorted(
+        (s for key, s in seen.items() if s.owner_uid == owner_uid and key not in wanted),
+        key=lambda s: (s.namespace, s.name),
+    )
     return SecretWrites(tuple(create), tuple(update), tuple(delete), tuple(conflicts))
 
 
