@@ -275,9 +275,7 @@ def _seed_token(
 ) -> Cached | None:
     """After a restart, reuse the token in cheiron's own Secret until status says renew."""
     rt = runtime()
-    recorded: dict[str, Any] = next(
-        (e for e in status.get("entries", []) if e.get("name") == entry.secret_name), {}
-    )
+    recorded = recorded_entries(status).get(entry.secret_name, {})
     renew, expires = parse_time(recorded.get("renewAt")), parse_time(recorded.get("expiresAt"))
     if renew is None or expires is None or rt.clock() >= renew:
         return None
@@ -363,14 +361,11 @@ async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
         manager, outcomes, {namespace: info}, idx.secrets_in(namespace).values(), idx.pods_in
     )
     changes = await _apply(manager, one.writes, _manager_ref(manager))
-    result = pass_outcome(
-        manager, outcomes, one, changes, idx, mark_in=[namespace], previous={}, now=rt.clock()
-    )
-    writes = changes.writes
-    for marks in result.marks:
-        writes += await sync_namespace(namespace, idx, marks)
+    # Only the marks: status (and its counts) follows with the full pass woken below.
+    after = {s.name: s for s in after_writes(one.existing, changes, manager.uid)}
+    marks = namespace_marks(namespace, idx, after)
+    writes = changes.writes + await sync_namespace(namespace, idx, marks)
     log.debug("reconciled %s in %s: %d writes", key, namespace, writes)
-    # Target counts and conditions in status follow with the next (throttled) full pass.
     rt.wake_soon(key)
 
 
