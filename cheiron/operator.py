@@ -1,7 +1,6 @@
 """Starts the operator: kopf settings, the runtime shared by the handlers, and kopf's loop."""
 
 import asyncio
-import concurrent.futures
 import datetime
 import gc
 import logging
@@ -75,9 +74,8 @@ class Options:
 _options = Options()
 # Set once kopf's startup handlers ran (and, with leader election, while leading).
 _started = threading.Event()
-# Kubernetes calls from the handlers run in threads; more than the loop's default (cores + 4)
-# so that the bounded work queue, not the pool, is what limits writes in flight.
-API_THREADS = 24
+# Work-queue tasks at once; fewer than runtime.pools.KUBE_THREADS, so that the bounded
+# queue, not the thread pool, is what limits writes in flight.
 QUEUE_WORKERS = 12
 HEAP_FREEZE_SECONDS = 60.0
 HEAP_SWEEP_SECONDS = 1800.0
@@ -97,11 +95,8 @@ async def _start_caches(**_: Any) -> None:
     from cheiron.runtime.views import Views  # noqa: PLC0415
     from cheiron.runtime.workqueue import WorkQueue  # noqa: PLC0415
 
-    loop = asyncio.get_running_loop()
-    loop.set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(API_THREADS, thread_name_prefix="cheiron-api")
-    )
     rt = runtime()
+    rt.pools.install(asyncio.get_running_loop())
     # Watches hold their connections for minutes: a client of their own keeps them out of
     # the writes' connection pool.
     caches = build_caches(

@@ -134,7 +134,7 @@ def _registries(spec: ClusterImageBackupSpec) -> tuple[skopeo.RegistryAccess, ..
 async def _copy(key: str, copies: _Copies, source: str, request: skopeo.CopyRequest) -> None:
     try:
         async with copies.limit:
-            copies.finished[source] = await asyncio.to_thread(skopeo.backup, request)
+            copies.finished[source] = await skopeo.backup(request)
     except skopeo.CopyError as e:
         copies.finished[source] = str(e)
     except Exception as e:

@@ -18,7 +18,7 @@ from transitions import MachineError
 
 from cheiron import API_GROUP, API_VERSION, metrics
 from cheiron.api.meta import OWNER_UID_LABEL
-from cheiron.api.models import Mode, SecretEntry
+from cheiron.api.models import EcrSource, Mode, SecretEntry
 from cheiron.api.observed import (
     PLURALS,
     ManagerInfo,
@@ -456,9 +456,19 @@ async def _resolve(
         if name in waiting:
             outcomes.append(waiting[name])
             continue
-        fresh = await asyncio.to_thread(entries.resolve, manager, entry, rt.kube.read_secret, ecr)
+        read = rt.kube.read_secret
+        if entry.ecr is not None and entry.existing_secret_ref is None:
+            endpoint = _endpoint(entry.ecr)
+            fresh = await rt.pools.aws_call(endpoint, entries.resolve, manager, entry, read, ecr)
+        else:
+            fresh = await asyncio.to_thread(entries.resolve, manager, entry, read, ecr)
         outcomes.append(with_retry(fresh, recorded.get(name), now, carry=carry))
     return tuple(outcomes)
+
+
+def _endpoint(source: EcrSource) -> str:
+    # What an entry's AWS calls share a cap with: its own endpoint, else its region's.
+    return source.endpoint_url or f"ecr:{source.region or source.registry or ''}"
 
 
 def _remember_refusals(

@@ -25,6 +25,9 @@ JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+# (connect, read) seconds for a call that names none: without one, a call to an apiserver
+# that stopped answering hangs its thread for good (urllib3's default is no timeout).
+REQUEST_TIMEOUT = (5.0, 30.0)
 
 # The official client's keywords, as the apiserver's query parameters.
 QUERY_PARAMETERS = {
@@ -85,7 +88,8 @@ def request(
     """One call: decoded JSON (None for an empty body), or the raw response when not preloaded.
 
     A non-2xx answer raises the official client's ApiException (or its subclass for the
-    status), its body read and its connection back in the pool.
+    status), its body read and its connection back in the pool. Without `_request_timeout`
+    the call has REQUEST_TIMEOUT.
     """
     if content_type is None and method in ("POST", "PUT", "PATCH", "DELETE"):
         content_type = JSON
@@ -99,7 +103,7 @@ def request(
         headers=_headers(api, content_type),
         body=body,
         post_params=None,
-        _request_timeout=_request_timeout,
+        _request_timeout=REQUEST_TIMEOUT if _request_timeout is None else _request_timeout,
     )
     raw = response.response
     if not 200 <= response.status <= 299:
@@ -124,10 +128,12 @@ def _patch_type(body: Any, built_in: bool) -> str:
 
 
 class _Api:
-    def __init__(self, api_client: ApiClient) -> None:
+    def __init__(self, api_client: ApiClient, request_timeout: Any = None) -> None:
         self.api_client = api_client
+        self.request_timeout = request_timeout
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", self.request_timeout)
         return request(self.api_client, method, path, **kwargs)
 
     def _patch(self, path: str, body: Any, *, built_in: bool = True) -> Any:

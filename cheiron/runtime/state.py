@@ -13,6 +13,7 @@ from cheiron.pullsecrets.entries import EcrPolicy
 from cheiron.pullsecrets.renewal import Cached
 from cheiron.runtime.caches import Caches
 from cheiron.runtime.events import EventAggregator
+from cheiron.runtime.pools import Pools
 
 if TYPE_CHECKING:
     from cheiron.runtime.workqueue import WorkQueue
@@ -63,6 +64,7 @@ class Runtime:
     clock: Callable[[], datetime.datetime] = _now
     jitter: Callable[[], float] = _jitter
     fetch_ecr: FetchEcr = field(kw_only=True)
+    pools: Pools = field(default_factory=Pools)
     # Set by `cheiron run` once the event loop runs (they need it).
     caches: Caches | None = None
     queue: "WorkQueue[Hashable] | None" = None

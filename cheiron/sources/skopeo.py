@@ -3,16 +3,19 @@
 Chosen in bench/notes/oci-copy-tools.md: `skopeo copy --all --preserve-digests` copies an
 index and every platform's manifest, skips blobs the destination has and keeps every digest.
 Credentials go to skopeo in an authfile inside a private temp dir (0700, file 0600), never
-on the command line (where `ps` would show them) and never into an error message.
+on the command line (where `ps` would show them) and never into an error message. skopeo runs
+as an async subprocess, killed at its deadline: a copy holds no thread of the operator, and a
+registry that never answers costs its backup the deadline, nothing more.
 """
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +26,7 @@ from cheiron.dockerconfig import encode_auth
 
 log = logging.getLogger(__name__)
 
-COPY_TIMEOUT = 1800.0
+COPY_TIMEOUT = 600.0
 INSPECT_TIMEOUT = 120.0
 _NOT_FOUND = re.compile(r"manifest unknown|not found|404", re.IGNORECASE)
 _FATAL_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
@@ -132,19 +135,30 @@ def _error(stderr: bytes) -> str:
     return (lines[-1] if lines else "skopeo failed")[:1000]
 
 
-def _run(args: list[str], timeout: float, env: dict[str, str]) -> bytes:
+async def _run(args: list[str], timeout: float, env: dict[str, str]) -> bytes:
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     try:
-        done = subprocess.run(  # noqa: S603 - fixed binary, arguments are references and paths
-            args, capture_output=True, timeout=timeout, check=False, env=env
-        )
-    except subprocess.TimeoutExpired as e:
-        raise CopyError(f"skopeo timed out after {timeout:.0f}s") from e
-    if done.returncode != 0:
-        raise CopyError(_error(done.stderr))
-    return done.stdout
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        raise CopyError(f"skopeo timed out after {timeout:.0f}s") from None
+    finally:
+        # Also when the caller is cancelled (the operator stopping): no skopeo outlives it.
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
+    if proc.returncode != 0:
+        raise CopyError(_error(stderr))
+    return stdout
 
 
-def _digest(work: _Workdir, reference: str) -> str | None:
+async def _digest(work: _Workdir, reference: str) -> str | None:
     """The manifest digest a registry serves for a reference; None when it has none."""
     args = [
         _skopeo(),
@@ -157,7 +171,7 @@ def _digest(work: _Workdir, reference: str) -> str | None:
         f"docker://{reference}",
     ]
     try:
-        raw = _run(args, INSPECT_TIMEOUT, work.env)
+        raw = await _run(args, INSPECT_TIMEOUT, work.env)
     except CopyError as e:
         if _NOT_FOUND.search(str(e)):
             return None
@@ -165,29 +179,29 @@ def _digest(work: _Workdir, reference: str) -> str | None:
     return f"sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
-def read_digest(reference: str, registries: Sequence[RegistryAccess] = ()) -> str | None:
+async def read_digest(reference: str, registries: Sequence[RegistryAccess] = ()) -> str | None:
     """The digest of the manifest or index a reference names (None: not there)."""
     with _workdir(registries) as work:
-        return _digest(work, reference)
+        return await _digest(work, reference)
 
 
-def backup(request: CopyRequest) -> CopyResult:
+async def backup(request: CopyRequest) -> CopyResult:
     """Resolve the source digest, copy unless the backup has it, and read the copy back.
 
     The copy is made from the resolved digest, not the tag, so a tag moved meanwhile cannot
     put another image into the backup than the one verified against.
     """
     with _workdir(request.registries) as work:
-        digest = request.source_digest or _digest(work, request.source)
+        digest = request.source_digest or await _digest(work, request.source)
         if digest is None:
             raise CopyError(f"{request.source} not found in its registry")
         pinned_source = f"{request.source_repository}@{digest}"
         # An immutable tag per digest (images.reference.digest_tag explains why).
         destination = f"{request.repository}:{request.tag(digest)}"
-        present = _digest(work, f"{request.repository}@{digest}")
+        present = await _digest(work, f"{request.repository}@{digest}")
         if present == digest:
             return CopyResult(digest, present, copied=False)
-        _run(
+        await _run(
             [
                 _skopeo(),
                 f"--policy={work.policy}",
@@ -207,4 +221,4 @@ def backup(request: CopyRequest) -> CopyResult:
         )
         log.info("copied %s to %s", pinned_source, destination)
         # Read back through the tag just pushed: what a pull of the backup will get.
-        return CopyResult(digest, _digest(work, destination), copied=True)
+        return CopyResult(digest, await _digest(work, destination), copied=True)

@@ -1,16 +1,45 @@
 """cheiron.sources.skopeo against two real registries: copy, skip, verify, and fail cleanly."""
 
+import asyncio
+import os
 import stat
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cheiron.images.reference import backup_repository, digest_tag, parse
-from cheiron.sources.skopeo import CopyError, CopyRequest, RegistryAccess, backup, read_digest
+from cheiron.sources import skopeo
+from cheiron.sources.skopeo import CopyError, CopyRequest, CopyResult, RegistryAccess
 from tests.integration.backup.conftest import PASSWORD, access
 from tests.support import oci
+from tests.support.proxy import tarpit
 from tests.support.registry import Registry
+
+
+def backup(request: CopyRequest) -> CopyResult:
+    return asyncio.run(skopeo.backup(request))
+
+
+def read_digest(reference: str, registries: Sequence[RegistryAccess] = ()) -> str | None:
+    return asyncio.run(skopeo.read_digest(reference, registries))
+
+
+def _children_named(name: str) -> list[int]:
+    """Live child processes of this one with that command name."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if comm == name and ppid == os.getpid():
+            found.append(int(entry.name))
+    return found
 
 
 def _request(
@@ -119,6 +148,29 @@ def test_source_credentials_are_used(
         read_digest(reference, [access(backup_registry, "nope")])
     request = _request(backup_registry, source_registry, "private/app:v1")
     assert backup(request).backup_digest == image.digest
+
+
+def test_a_registry_that_never_answers_costs_the_deadline_and_no_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(skopeo, "INSPECT_TIMEOUT", 2.0)
+    with tarpit() as pit, pytest.raises(CopyError, match="timed out after 2s"):
+        read_digest(f"127.0.0.1:{pit.port}/team/app:v1")
+    assert _children_named("skopeo") == []
+
+
+def test_a_cancelled_copy_kills_its_skopeo() -> None:
+    async def cancel_midway(port: int) -> None:
+        task = asyncio.ensure_future(skopeo.read_digest(f"127.0.0.1:{port}/team/app:v1"))
+        while not _children_named("skopeo"):
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with tarpit() as pit:
+        asyncio.run(asyncio.wait_for(cancel_midway(pit.port), 30))
+    assert _children_named("skopeo") == []
 
 
 def test_workdir_is_private(tmp_path: Path) -> None:

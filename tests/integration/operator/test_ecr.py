@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from cheiron import API_GROUP, API_VERSION
 from cheiron.devcluster import ControlPlane
 from tests.support.managers import (
+    CLUSTER_PLURAL,
     create_manager,
     delete_manager,
     docker_config,
@@ -20,11 +22,13 @@ from tests.support.managers import (
     manager_body,
     pull_secrets,
     ready_condition,
+    set_secrets,
     wait_for_pull_secrets,
 )
 from tests.support.moto import ACCOUNT, REGION, REGISTRY, TOKEN_PASSWORD, MotoServer
 from tests.support.operator import OperatorProcess
-from tests.support.poll import eventually
+from tests.support.poll import eventually, gone
+from tests.support.proxy import tarpit
 
 WRONG_SECRET = "wrong-secret-key-never-logged"
 
@@ -261,3 +265,66 @@ def test_eatr_label_brings_in_the_secret_for_that_registry_only(
         ),
         what="eatr Secret removed with the label",
     )
+
+
+BLACK_HOLED = 30  # more managers than the operator has threads for Kubernetes calls
+
+
+def test_black_holed_ecr_endpoints_delay_only_their_own_managers(
+    ecr_operator: OperatorProcess,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """Managers whose ECR endpoint never answers hold AWS threads, never everybody's.
+
+    Before, every ECR call ran on the pool that Kubernetes calls use, with botocore's
+    60 s deadlines: thirty such managers stopped every other manager for minutes.
+    """
+    create_manager(custom, namespace, manager_body("m", [inline("reg", password="one")]))
+    wait_for_pull_secrets(core, namespace, ["reg"])
+    prefix = f"pit-{uuid.uuid4().hex[:6]}"
+    names = [f"{prefix}-{i:02d}" for i in range(BLACK_HOLED)]
+    with tarpit() as pit:
+        for name in names:
+            body = manager_body(
+                name,
+                [{"name": name, "ecr": {"registry": REGISTRY, "endpointURL": pit.url}}],
+                cluster=True,
+            )
+            body["spec"]["target"] = {"namespaces": {"names": [namespace]}}
+            create_manager(custom, None, body)
+        try:
+            eventually(lambda: pit.held_connections >= 1, what="ECR calls held by the tarpit")
+            # A rotation and a new manager, while those calls hang: served at once.
+            set_secrets(custom, namespace, "m", [inline("reg", password="two")])
+            create_manager(custom, namespace, manager_body("n", [inline("other")]))
+            in_flight = []
+
+            def rotated() -> bool:
+                in_flight.append(pit.held_connections)
+                return bool(_auths(core, namespace, "reg")["ghcr.io"]["password"] == "two")
+
+            eventually(rotated, timeout=15, what="the rotation, while thirty ECR endpoints hang")
+            wait_for_pull_secrets(core, namespace, ["other", "reg"], timeout=15)
+            # A few calls per endpoint in flight at most; the other managers wait threadless.
+            assert 1 <= max(in_flight) <= 4
+
+            # And each call has a deadline: the entry fails with a reason, not never.
+            def failed_entry() -> dict[str, Any] | None:
+                for name in names:
+                    status = get_manager(custom, None, name).get("status") or {}
+                    for entry in status.get("entries", []):
+                        if entry.get("reason") == "EcrError":
+                            return dict(entry)
+                return None
+
+            failed = eventually(
+                failed_entry, timeout=90, what="a black-holed entry failing at its deadline"
+            )
+            assert "Timeout" in failed["message"]
+        finally:
+            for name in names:
+                custom.delete_cluster_custom_object(API_GROUP, API_VERSION, CLUSTER_PLURAL, name)
+    for name in names:
+        eventually(gone(lambda n=name: get_manager(custom, None, n)), what=f"{name} deleted")
