@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lease-seconds",
         type=int,
         default=int(os.environ.get("CHEIRON_LEASE_SECONDS", "15")),
-        help="how long a silent leader keeps the Lease (default: %(default)s)",
+        help="how long a silent leader keeps the Lease; the leader itself stops acting after "
+        "two thirds of it without a renewal (default: %(default)s)",
     )
     run.add_argument(
         "--liveness",

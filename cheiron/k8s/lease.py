@@ -5,6 +5,10 @@ As client-go does it: a standby never compares the holder's renewTime with its o
 the Lease has stayed unchanged for a whole lease duration by its own monotonic clock, or at
 once when the holder released it on a clean shutdown. Every write carries the resourceVersion
 it read, so two standbys can never both take over.
+
+The holder gives up earlier than a standby takes over: once it could not renew for its renew
+deadline (two thirds of the lease), and every Lease call times out well within that, so a
+hung apiserver connection cannot leave the old leader acting after a standby took over.
 """
 
 import datetime
@@ -43,8 +47,18 @@ class LeaderElection:
     _last_renewed: float | None = field(default=None, init=False)
 
     @property
+    def renew_deadline(self) -> float:
+        """Seconds without a renewal after which the holder must stop acting."""
+        return self.lease_seconds * 2 / 3
+
+    @property
+    def request_timeout(self) -> tuple[float, float]:
+        """(connect, read) per Lease call: a hung call ends in time for another try."""
+        return (1.0, max(2.0, self.lease_seconds / 6))
+
+    @property
     def _coordination(self) -> CoordinationApi:
-        return CoordinationApi(self.api)
+        return CoordinationApi(self.api, self.request_timeout)
 
     def _spec(self, transitions: int, acquired: str) -> dict[str, Any]:
         return {
@@ -96,9 +110,9 @@ class LeaderElection:
         return True
 
     def expired_for_us(self) -> bool:
-        """True when we could not renew for a whole lease duration: another may lead now."""
+        """True when we could not renew within the renew deadline: stop before another leads."""
         return self._last_renewed is None or (
-            self.clock() - self._last_renewed >= self.lease_seconds
+            self.clock() - self._last_renewed >= self.renew_deadline
         )
 
     def release(self) -> None:

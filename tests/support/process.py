@@ -59,6 +59,10 @@ class Background:
             self._log.close()
             self._log = None
 
+    def exit_code(self) -> int | None:
+        """The process's exit code once it exited on its own; None while it runs."""
+        return None if self._proc is None else self._proc.poll()
+
     def logs(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
