@@ -33,7 +33,7 @@ def _cmd_version(_: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from cheiron.operator import Options, WebhookOptions, run  # noqa: PLC0415 - kopf is heavy
 
-    configure_logs(args.log_format, args.verbose)
+    configure_logs(args.log_format, args.verbose, args.debug_logger)
     webhook = None
     if args.webhook_port:
         webhook = WebhookOptions(
@@ -310,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not write the MutatingWebhookConfiguration (cert-manager's CA injector does)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument(
+        "--debug-logger",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="debug logging for this library too, e.g. botocore or urllib3: under -v the "
+        "libraries that log requests stay at INFO (their lines are redacted all the same)",
+    )
     run.set_defaults(func=_cmd_run)
 
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions")

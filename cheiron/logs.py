@@ -1,14 +1,17 @@
 """Log setup: human-readable or JSON lines, with credentials redacted from every record.
 
 cheiron never logs a credential itself; the redaction is for what libraries print at debug
-level (kopf logs whole objects, inline passwords of a manager's spec included).
+level (kopf logs whole objects, inline passwords of a manager's spec included; botocore logs
+request headers and STS's XML replies) and for tracebacks, in either format. Under -v the
+libraries that log wire traffic stay at INFO unless named with --debug-logger.
 """
 
 import json
 import logging
 import re
 import sys
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
 
@@ -18,12 +21,26 @@ _SECRET_VALUE = re.compile(
     r"""authorizationToken|\.dockerconfigjson)['"]?\s*[:=]\s*)(?P<q>['"])(?:\\.|(?!(?P=q)).)*(?P=q)""",
     re.IGNORECASE,
 )
+# Headers as botocore and urllib3 print them: 'X-Amz-Security-Token': b'...' and the like.
+_SECRET_HEADER = re.compile(
+    r"""(?P<key>['"]?(?:x-amz-security-token|authorization)['"]?"""
+    r"""\s*[:=]\s*b?)(?P<q>['"])(?:\\.|(?!(?P=q)).)*(?P=q)""",
+    re.IGNORECASE,
+)
+# STS and other AWS query APIs answer in XML.
+_SECRET_ELEMENT = re.compile(
+    r"<(?P<tag>SecretAccessKey|SessionToken|Password|Token)>[^<]*</(?P=tag)>", re.IGNORECASE
+)
 REDACTED = "<redacted>"
+# Libraries that log requests and replies at DEBUG: quiet under -v unless named.
+WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "kubernetes", "s3transfer", "aiohttp")
 
 
 def redact(text: str) -> str:
     """The text with every credential-looking value replaced."""
-    return _SECRET_VALUE.sub(lambda m: f"{m['key']}{m['q']}{REDACTED}{m['q']}", text)
+    text = _SECRET_VALUE.sub(lambda m: f"{m['key']}{m['q']}{REDACTED}{m['q']}", text)
+    text = _SECRET_HEADER.sub(lambda m: f"{m['key']}{m['q']}{REDACTED}{m['q']}", text)
+    return _SECRET_ELEMENT.sub(lambda m: f"<{m['tag']}>{REDACTED}</{m['tag']}>", text)
 
 
 class RedactingFilter(logging.Filter):
@@ -36,6 +53,18 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         return True
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record; tracebacks redacted like messages (they quote locals and bodies)."""
+
+    def formatException(self, ei: Any) -> str:
+        """The traceback, redacted."""
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        """The stack, redacted."""
+        return redact(super().formatStack(stack_info))
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,18 +89,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(fmt: LogFormat, verbose: bool) -> None:
-    """Install the root handler; quiet the chatty libraries unless verbose."""
+def configure(fmt: LogFormat, verbose: bool, debug_loggers: Sequence[str] = ()) -> None:
+    """Install the root handler; quiet the chatty libraries unless verbose or named."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+    for name in debug_loggers:
+        logging.getLogger(name).setLevel(logging.DEBUG)
     if not verbose:
         # kopf's per-object INFO lines are noise at cluster scale; transitions logs every
         # state entry and exit at INFO.

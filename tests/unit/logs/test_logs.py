@@ -2,8 +2,17 @@
 
 import json
 import logging
+import sys
 
-from cheiron.logs import REDACTED, JsonFormatter, RedactingFilter, redact
+from cheiron.logs import (
+    REDACTED,
+    WIRE_LOGGERS,
+    JsonFormatter,
+    RedactingFilter,
+    TextFormatter,
+    configure,
+    redact,
+)
 
 
 def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -44,3 +53,59 @@ def test_redact_covers_json_and_escaped_quotes() -> None:
     assert "QVdT" not in cleaned
     assert "ey" not in cleaned
     assert cleaned.count(REDACTED) == 2
+
+
+def test_redact_covers_header_reprs_as_botocore_logs_them() -> None:
+    headers = {
+        "X-Amz-Security-Token": b"FwoGZXIvYXdzEXAMPLESESSION",
+        "Authorization": b"AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/x, Signature=abc123",
+        "User-Agent": b"Boto3/1.35",
+    }
+    cleaned = redact(f"Sending http request: <AWSPreparedRequest headers={headers}>")
+    assert "FwoGZXIvYXdzEXAMPLESESSION" not in cleaned
+    assert "Signature=abc123" not in cleaned
+    assert "Boto3/1.35" in cleaned
+
+
+def test_redact_covers_sts_xml_replies() -> None:
+    body = (
+        b"<AssumeRoleResponse><Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId>"
+        b"<SecretAccessKey>wJalrXUtnFEMI/K7MDENG</SecretAccessKey>"
+        b"<SessionToken>FQoGZXIvYXdzEXAMPLE</SessionToken></Credentials></AssumeRoleResponse>"
+    )
+    cleaned = redact(f"Response body:\n{body!r}")
+    assert "wJalrXUtnFEMI/K7MDENG" not in cleaned
+    assert "FQoGZXIvYXdzEXAMPLE" not in cleaned
+    assert f"<SessionToken>{REDACTED}</SessionToken>" in cleaned
+
+
+def test_tracebacks_are_redacted_in_both_formats() -> None:
+    def fail(password: str) -> None:
+        raise ValueError(f"login failed with {{'password': '{password}'}}")
+
+    secret = "".join(["hun", "ter2"])  # not in the source lines the traceback quotes
+    try:
+        fail(secret)
+    except ValueError:
+        record = logging.LogRecord(
+            "cheiron", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    for formatter in (TextFormatter(), JsonFormatter()):
+        text = formatter.format(record)
+        assert "ValueError" in text
+        assert secret not in text
+
+
+def test_wire_loggers_stay_at_info_under_verbose_unless_named() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure("text", verbose=True, debug_loggers=["urllib3"])
+        assert logging.getLogger("cheiron").getEffectiveLevel() == logging.DEBUG
+        assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO
+        assert logging.getLogger("botocore.endpoint").getEffectiveLevel() == logging.INFO
+        assert logging.getLogger("urllib3").getEffectiveLevel() == logging.DEBUG
+    finally:
+        root.handlers[:], root.level = handlers, level
+        for name in WIRE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
