@@ -484,6 +484,12 @@ class EntryStatus(Model):
     message: str = ""
     expires_at: datetime | None = Field(default=None, description="ECR: the token's expiry.")
     renew_at: datetime | None = Field(default=None, description="ECR: the next renewal.")
+    token_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="ECR: SHA-256 of the token's dockerconfigjson. After a restart the "
+        "operator reuses only a copy with this digest, never one a tenant rewrote.",
+    )
     failures: int | None = Field(
         default=None, ge=0, description="A failed entry: how many passes in a row it failed."
     )

@@ -273,16 +273,22 @@ def _seed_token(
     status: dict[str, Any],
     idx: Views,
 ) -> Cached | None:
-    """After a restart, reuse the token in cheiron's own Secret until status says renew."""
+    """After a restart, reuse the token in cheiron's own Secret until status says renew.
+
+    Only the copy status vouches for (by digest) is reused; without one, fetch anew.
+    """
     rt = runtime()
     recorded = recorded_entries(status).get(entry.secret_name, {})
     renew, expires = parse_time(recorded.get("renewAt")), parse_time(recorded.get("expiresAt"))
-    if renew is None or expires is None or rt.clock() >= renew:
+    expected = recorded.get("tokenDigest")
+    if renew is None or expires is None or not expected or rt.clock() >= renew:
         return None
     if merged_name(manager) is not None:
         # The merged Secret mixes every entry; a restart renews this token once instead.
         return None
-    payload = entries.own_payload(manager, entry, idx.secrets.all(), rt.kube.read_secret)
+    payload = entries.own_payload(
+        manager, entry, idx.secrets.all(), rt.kube.read_secret, str(expected)
+    )
     return Cached(payload, expires, renew, identity) if payload else None
 
 

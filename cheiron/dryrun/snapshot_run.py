@@ -18,6 +18,7 @@ from cheiron.k8s import snapshot
 from cheiron.k8s.objects import Kube
 from cheiron.pullsecrets import entries
 from cheiron.pullsecrets.entries import EcrPolicy, EntryOutcome
+from cheiron.pullsecrets.status import recorded_entries
 
 ECR_PENDING = "a new ECR token is fetched when applied"
 
@@ -34,7 +35,13 @@ def compute(
         if isinstance(target, EntryOutcome):
             return target
         name = entry.secret_name
-        payload = entries.own_payload(manager, entry, seen.secrets, kube.read_secret)
+        recorded = recorded_entries(seen.statuses.get(manager.key, {})).get(name, {})
+        expected = recorded.get("tokenDigest")
+        payload = (
+            entries.own_payload(manager, entry, seen.secrets, kube.read_secret, str(expected))
+            if expected
+            else None
+        )
         if payload:
             return EntryOutcome(name, True, "Resolved", payload=payload, update=False)
         return EntryOutcome(

@@ -38,6 +38,8 @@ class Snapshot:
     managers: list[ManagerInfo]
     # Managers whose spec does not validate, by key: reported, never planned.
     invalid: list[str] = field(default_factory=list)
+    # Each valid manager's status as the operator last wrote it, by key.
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = False) -> Snapshot:
@@ -59,6 +61,7 @@ def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = 
     ]
     managers: list[ManagerInfo] = []
     invalid: list[str] = []
+    statuses: dict[str, dict[str, Any]] = {}
     kinds = [ManagerKind.NAMESPACED] + ([] if scope else [ManagerKind.CLUSTER])
     for kind in kinds:
         plural = PLURALS[kind]
@@ -76,6 +79,7 @@ def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = 
         for body in items:
             try:
                 managers.append(manager_info(kind, body, eatr=eatr))
+                statuses[managers[-1].key] = dict(body.get("status") or {})
             except ValidationError:
                 meta = body["metadata"]
                 invalid.append("/".join(filter(None, (kind, meta.get("namespace"), meta["name"]))))
@@ -97,4 +101,5 @@ def read(api: client.ApiClient, namespaces: Iterable[str] = (), *, eatr: bool = 
         ],
         managers=managers,
         invalid=invalid,
+        statuses=statuses,
     )

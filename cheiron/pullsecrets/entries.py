@@ -19,6 +19,7 @@ from cheiron.api.observed import (
     ManagerInfo,
     ManagerKind,
     SecretInfo,
+    digest,
 )
 from cheiron.api.sources import EcrRequest
 from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
@@ -297,11 +298,26 @@ def ecr_target(
 
 
 def own_payload(
-    manager: ManagerInfo, entry: SecretEntry, secrets: Iterable[SecretInfo], read: ReadSecret
+    manager: ManagerInfo,
+    entry: SecretEntry,
+    secrets: Iterable[SecretInfo],
+    read: ReadSecret,
+    expected: str,
 ) -> bytes | None:
-    """The dockerconfigjson of a copy of the entry's Secret that cheiron already wrote."""
+    """The dockerconfigjson of a copy of the entry's Secret whose digest is `expected`.
+
+    Copies live in target namespaces, where tenants may rewrite them: only the one cheiron
+    wrote (its digest recorded in status, where tenants cannot write) is taken back.
+    """
     copy = next(
-        (s for s in secrets if s.name == entry.secret_name and s.owner_uid == manager.uid), None
+        (
+            s
+            for s in secrets
+            if s.name == entry.secret_name and s.owner_uid == manager.uid and s.digest == expected
+        ),
+        None,
     )
     secret = read(copy.namespace, copy.name) if copy is not None else None
-    return (secret.data.get(DOCKERCONFIGJSON_KEY) or None) if secret is not None else None
+    payload = secret.data.get(DOCKERCONFIGJSON_KEY) if secret is not None else None
+    # Read again, not from the cache: it may have changed since; check it once more.
+    return payload if payload and digest(payload) == expected else None

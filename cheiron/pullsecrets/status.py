@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cheiron.api.models import REFUSALS_SHOWN, ConditionStatus
-from cheiron.api.observed import SecretInfo
+from cheiron.api.observed import SecretInfo, digest
 from cheiron.pullsecrets.entries import EntryOutcome
 from cheiron.pullsecrets.materialise import Refusal
 
@@ -105,6 +105,9 @@ def entry_rows(outcomes: Sequence[EntryOutcome]) -> list[dict[str, Any]]:
                 "message": o.message,
                 "expiresAt": iso(o.expires_at),
                 "renewAt": iso(o.renew_at),
+                "tokenDigest": (
+                    digest(o.payload) if o.expires_at is not None and o.payload else None
+                ),
                 "failures": o.failures or None,
                 "retryAt": iso(o.retry_at),
             }.items()

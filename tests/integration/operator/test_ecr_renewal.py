@@ -6,7 +6,9 @@ is the operator's own (`_next_delay`): a pass at each renewal time, else at the 
 """
 
 import asyncio
+import base64
 import datetime
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -38,12 +40,9 @@ from tests.support.simulation import (
 )
 
 
-@pytest.fixture
-def simulated(api_client: client.ApiClient) -> Iterator[Simulation]:
-    """The operator's runtime with the simulation's clock and issuer, restored afterwards."""
-    sim = Simulation()
+def _start(api_client: client.ApiClient, sim: Simulation) -> None:
+    """A fresh operator runtime (as after a restart) on the simulation's clock and issuer."""
     rng = random.Random(7)
-    previous = runtime_module._runtime
     configure(
         Runtime(
             Kube(api_client),
@@ -53,6 +52,14 @@ def simulated(api_client: client.ApiClient) -> Iterator[Simulation]:
             fetch_ecr=sim.fetch,
         )
     )
+
+
+@pytest.fixture
+def simulated(api_client: client.ApiClient) -> Iterator[Simulation]:
+    """The operator's runtime with the simulation's clock and issuer, restored afterwards."""
+    sim = Simulation()
+    previous = runtime_module._runtime
+    _start(api_client, sim)
     yield sim
     runtime_module._runtime = previous
 
@@ -109,6 +116,79 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
             # One create, then exactly one in-place update per renewal.
             assert len(versions[ns]) == simulated.issued
         assert passes < 48 * 2 + 2 * simulated.issued
+    finally:
+        delete_manager(custom, None, name)
+        for extra in namespaces[1:]:
+            core.delete_namespace(extra)
+
+
+def _pass(api_client: client.ApiClient, custom: client.CustomObjectsApi, name: str) -> None:
+    raw = get_manager(custom, None, name)
+    asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client)))
+
+
+def _password(core: client.CoreV1Api, namespace: str) -> str:
+    return str(
+        docker_config(core.read_namespaced_secret("ecr-pull", namespace))["auths"][REGISTRY][
+            "password"
+        ]
+    )
+
+
+def test_after_a_restart_a_tenants_rewritten_copy_is_never_fanned_out(  # noqa: PLR0917
+    crds: None,
+    api_client: client.ApiClient,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    simulated: Simulation,
+) -> None:
+    """A restart takes the token back only from a copy whose digest status recorded.
+
+    Before, the first copy found in any target namespace was reused until renewal: a tenant
+    who rewrote theirs had their bytes copied to every other namespace for hours.
+    """
+    namespaces = [namespace, f"{namespace}-b", f"{namespace}-c"]
+    for extra in namespaces[1:]:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=extra)))
+    tenant, gone_meanwhile, intact = namespaces
+    name = f"seed-{uuid.uuid4().hex[:6]}"
+    body = manager_body(name, [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}], cluster=True)
+    body["spec"]["target"] = {"namespaces": {"names": namespaces}}
+    create_manager(custom, None, body)
+    try:
+        _pass(api_client, custom, name)
+        _pass(api_client, custom, name)  # the status report the marking pass left to it
+        issued = _password(core, intact)
+        assert get_manager(custom, None, name)["status"]["entries"][0]["tokenDigest"]
+
+        def restart_with(tampered: list[str], deleted: list[str]) -> None:
+            forged = {"auths": {REGISTRY: {"username": "AWS", "password": "tenant-bytes"}}}
+            for ns in tampered:
+                secret = core.read_namespaced_secret("ecr-pull", ns)
+                secret.data = {
+                    ".dockerconfigjson": base64.b64encode(json.dumps(forged).encode()).decode()
+                }
+                core.replace_namespaced_secret("ecr-pull", ns, secret)
+            for ns in deleted:
+                core.delete_namespaced_secret("ecr-pull", ns)
+            simulated.now += datetime.timedelta(minutes=5)
+            _start(api_client, simulated)  # the process's memory of the token is gone
+            _pass(api_client, custom, name)
+
+        # One intact copy left: it is the one reused, no new token, the forgery undone.
+        before = simulated.issued
+        restart_with([tenant], [gone_meanwhile])
+        assert simulated.issued == before
+        assert [_password(core, ns) for ns in namespaces] == [issued] * 3
+
+        # No copy status vouches for: a new token, never the tenant's bytes.
+        restart_with([tenant], [gone_meanwhile, intact])
+        assert simulated.issued == before + 1
+        fresh = _password(core, gone_meanwhile)
+        assert fresh != "tenant-bytes"
+        assert fresh != issued
+        assert [_password(core, ns) for ns in namespaces] == [fresh] * 3
     finally:
         delete_manager(custom, None, name)
         for extra in namespaces[1:]:
