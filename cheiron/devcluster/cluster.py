@@ -272,6 +272,34 @@ class ControlPlane:
         with os.fdopen(fd, "w") as f:
             f.write(self.kubeconfig_path.read_text())
 
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Stop kube-apiserver, leave it down a while, start it again on the same port.
+
+        What an upgrade or a crash of the API server does to its clients: every connection
+        and watch drops, calls fail until it is back. Returns once it is ready again.
+        """
+        index, old = next(
+            (i, p) for i, p in enumerate(self._processes) if p.name == "kube-apiserver"
+        )
+        old.popen.terminate()
+        try:
+            old.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            old.popen.kill()
+            old.popen.wait()
+        old.log_file.close()
+        old.log_path.rename(old.log_path.with_suffix(".previous.log"))
+        time.sleep(down_seconds)
+        args = [str(a) for a in old.popen.args[1:]]  # type: ignore[index]
+        new = self._spawn("kube-apiserver", args)
+        self._processes.remove(new)
+        self._processes[index] = new
+        ctx = self.ssl_context()
+        deadline = time.monotonic() + self.startup_timeout
+        self._wait(
+            new, deadline, lambda: _https_ok(f"127.0.0.1:{self.apiserver_port}", "/readyz", ctx)
+        )
+
     def alive(self) -> list[str]:
         """Names of components that have exited since start (empty when all run)."""
         return [p.name for p in self._processes if p.popen.poll() is not None]
