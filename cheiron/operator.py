@@ -273,7 +273,7 @@ def _identity() -> str:
 
 
 def _lead(options: Options, api: Any) -> LeaderElection:
-    """Block until this replica holds the Lease; keep renewing it in a thread."""
+    """Block until this replica holds the Lease; keep renewing it, and watch that it does."""
     election = LeaderElection(
         api, options.operator_namespace, options.lease_name, _identity(), options.lease_seconds
     )
@@ -281,25 +281,33 @@ def _lead(options: Options, api: Any) -> LeaderElection:
     log.info(
         "waiting to lead as %s (Lease %s/%s)", election.identity, election.namespace, election.name
     )
-    while not election.try_acquire_or_renew():
+    while not _attempt(election):
         time.sleep(retry)
     log.info("leading as %s", election.identity)
 
     def renew() -> None:
         while True:
-            time.sleep(options.lease_seconds / 3)
-            try:
-                if election.try_acquire_or_renew():
-                    continue
-            except Exception:
-                log.exception("renewing the leader Lease failed")
-            if election.expired_for_us():
-                # Another replica may act from now on: stop at once rather than write twice.
-                log.error("lost the leader Lease; exiting so that only one replica acts")
-                os._exit(1)
+            time.sleep(retry)
+            _attempt(election)
+
+    def watchdog() -> None:
+        # Apart from the renewals, so that a renewal stuck anywhere cannot keep us acting.
+        while not election.expired_for_us():
+            time.sleep(0.25)
+        log.error("could not renew the leader Lease in time; exiting so that only one acts")
+        os._exit(1)
 
     threading.Thread(target=renew, name="cheiron-lease", daemon=True).start()
+    threading.Thread(target=watchdog, name="cheiron-lease-watchdog", daemon=True).start()
     return election
+
+
+def _attempt(election: LeaderElection) -> bool:
+    try:
+        return election.try_acquire_or_renew()
+    except Exception:
+        log.exception("the leader Lease call failed; trying again")
+        return False
 
 
 def run(options: Options) -> None:
