@@ -326,6 +326,7 @@ def run(options: Options) -> None:
             options.resync_seconds,
             eatr=options.eatr,
             ecr_policy=options.ecr_policy,
+            webhook_served=options.webhook is not None,
             operator_namespace=options.operator_namespace,
             fetch_ecr=ecr.fetch,
         )

@@ -524,6 +524,7 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
         mark_in=_to_sync(manager, one.targets.namespaces, applied),
         previous=previous,
         now=now,
+        webhook_served=rt.webhook_served,
     )
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
     mark_refusals: list[Refusal] = []
@@ -546,11 +547,22 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
     if mark_refusals:
         applied = replace(applied, refused=(*applied.refused, *mark_refusals))
         result = pass_outcome(
-            manager, outcomes, one, applied, idx, mark_in=(), previous=previous, now=now
+            manager,
+            outcomes,
+            one,
+            applied,
+            idx,
+            mark_in=(),
+            previous=previous,
+            now=now,
+            webhook_served=rt.webhook_served,
         )
     refused = _remember_refusals(manager.key, applied.refused, waiting, now)
     failed = sum(1 for o in outcomes if not o.ok)
-    machine.fire(SETTLE, Progress(failed, len(applied.conflicts), len(refused)))
+    unserved = manager.mode is Mode.POD and not rt.webhook_served
+    machine.fire(
+        SETTLE, Progress(failed, len(applied.conflicts), len(refused), webhook_missing=unserved)
+    )
     renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
     retries = [o.retry_at for o in outcomes if not o.ok and o.retry_at is not None]
     retries += [at for _n, at, _r in refused.values()]

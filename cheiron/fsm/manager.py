@@ -50,11 +50,15 @@ class Start:
 
 @dataclass(frozen=True)
 class Progress:
-    """What `settle` looks at: failed entries, foreign Secrets, namespaces that refused."""
+    """What `settle` looks at: failed entries, foreign Secrets, refusing namespaces, webhook.
+
+    `webhook_missing`: Pod mode without the admission webhook, so no new Pod gets secrets.
+    """
 
     failed_entries: int = 0
     conflicts: int = 0
     refused_namespaces: int = 0
+    webhook_missing: bool = False
 
 
 Observed = Start | Progress
@@ -80,6 +84,11 @@ def all_written(o: Observed) -> bool:
     return not (p.failed_entries or p.conflicts or p.refused_namespaces)
 
 
+def deliverable(o: Observed) -> bool:
+    """What is written reaches its objects: in Pod mode, a webhook is there to add it."""
+    return not (o.webhook_missing if isinstance(o, Progress) else False)
+
+
 # Where a row has guards, the first row whose guards hold wins.
 TABLE: tuple[Transition[Observed], ...] = (
     Transition(NEW_SPEC, SETTLED, INVALID, conditions=[invalid]),
@@ -89,7 +98,7 @@ TABLE: tuple[Transition[Observed], ...] = (
     Transition(START, DEGRADED, RESOLVING, conditions=[inputs_changed]),
     Transition(START, DEGRADED, RETRYING),
     Transition(RESOLVED, (RESOLVING, RETRYING), SYNCING),
-    Transition(SETTLE, SYNCING, READY, conditions=[all_written]),
+    Transition(SETTLE, SYNCING, READY, conditions=[all_written, deliverable]),
     Transition(SETTLE, SYNCING, DEGRADED),
     # A pass that raised, while working or in reporting what it settled on.
     Transition(FAIL, (*WORKING, READY, DEGRADED), DEGRADED),

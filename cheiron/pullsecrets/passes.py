@@ -142,11 +142,13 @@ def pass_outcome(
     after: Iterable[SecretInfo] | None = None,
     previous: Mapping[str, Any],
     now: datetime.datetime,
+    webhook_served: bool = True,
 ) -> PassOutcome:
     """What follows the writes `applied` (the planned ones, in a dry run).
 
     `mark_in` are the namespaces whose objects this pass marks; `after` the Secrets as
-    they are once written (by default: what the pass compared with, plus `applied`).
+    they are once written (by default: what the pass compared with, plus `applied`);
+    `webhook_served` whether this operator adds secrets to new Pods (Pod mode needs it).
     """
     goes = one.targets
     secrets = list(after) if after is not None else after_writes(one.existing, applied, manager.uid)
@@ -158,13 +160,21 @@ def pass_outcome(
     marks = tuple(namespace_marks(ns, view, by_namespace[ns]) for ns in sorted(marked))
 
     refused_count, refusals = refusal_lines(applied.refused)
-    phase = machine.settled_phase(
-        machine.Progress(
-            sum(1 for o in outcomes if not o.ok), len(applied.conflicts), refused_count
-        )
-    )
-    reason, message = summary(outcomes, applied.conflicts, goes.overridden, applied.refused)
     pods = manager.mode is Mode.POD
+    progress = machine.Progress(
+        sum(1 for o in outcomes if not o.ok),
+        len(applied.conflicts),
+        refused_count,
+        webhook_missing=pods and not webhook_served,
+    )
+    phase = machine.settled_phase(progress)
+    reason, message = summary(
+        outcomes,
+        applied.conflicts,
+        goes.overridden,
+        applied.refused,
+        webhook_missing=progress.webhook_missing,
+    )
     objects = view.pods_in if pods else view.accounts_in
     reconciled = sum(
         1 for ns in goes.full for o in objects(ns) if o.annotations.get(RECONCILED) == TRUE

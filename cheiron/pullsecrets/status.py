@@ -15,6 +15,12 @@ from cheiron.pullsecrets.materialise import Refusal
 SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
 RECONCILED_REASON = "Reconciled"
 WRITE_REFUSED = "WriteRefused"
+WEBHOOK_NOT_SERVED = "WebhookNotServed"
+WEBHOOK_MESSAGE = (
+    "Pod mode adds imagePullSecrets when a Pod is created, through cheiron's admission "
+    "webhook, and this operator serves none (cheiron run --webhook-port): Pods created now "
+    "get no secrets"
+)
 
 
 def iso(value: datetime.datetime | None) -> str | None:
@@ -63,10 +69,16 @@ def summary(
     conflicts: Sequence[SecretInfo],
     overridden: Sequence[str],
     refused: Sequence[Refusal] = (),
+    *,
+    webhook_missing: bool = False,
 ) -> tuple[str, str]:
-    """The reason and message of the Ready condition: failures, conflicts, then refusals."""
+    """The reason and message of the Ready condition.
+
+    A missing webhook first (nothing reaches a new Pod), then failures, conflicts, refusals.
+    """
     failed = [o for o in outcomes if not o.ok]
-    parts = [f"entry {o.name}: {o.message}" for o in failed]
+    parts = [WEBHOOK_MESSAGE] if webhook_missing else []
+    parts += [f"entry {o.name}: {o.message}" for o in failed]
     parts += [
         f"Secret {c.namespace}/{c.name} exists and is not managed by this manager; not overwritten"
         for c in conflicts
@@ -78,7 +90,9 @@ def summary(
         parts.append(
             f"writes refused in {count} {noun} (retried with backoff): {'; '.join(lines)}{more}"
         )
-    if failed:
+    if webhook_missing:
+        reason, message = WEBHOOK_NOT_SERVED, "; ".join(parts)
+    elif failed:
         reason, message = failed[0].reason, "; ".join(parts)
     elif conflicts:
         reason, message = SECRET_CONFLICT, "; ".join(parts)

@@ -41,6 +41,8 @@ class Runtime:
     eatr: bool = False
     # What namespaced managers' ECR entries may use beyond their own keys.
     ecr_policy: EcrPolicy = field(default_factory=EcrPolicy)
+    # Whether this operator serves the admission webhook: Pod mode cannot work without it.
+    webhook_served: bool = False
     # Never served by the webhook nor backed up: cheiron's own namespace.
     operator_namespace: str = "cheiron-system"
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from tests.support.managers import (
     inline,
     manager_body,
     pull_secrets,
+    ready_condition,
     wait_for_pull_secrets,
 )
 from tests.support.operator import OperatorProcess
@@ -114,3 +115,12 @@ def test_pod_mode_flags_existing_pods_without_writing_their_spec(
         ),
         what="status counts the Pod",
     )
+    # This operator serves no admission webhook: Pods created from now on would get no
+    # secrets, and the manager says so instead of claiming Ready.
+    condition = eventually(
+        lambda: ready_condition(get_manager(custom, namespace, "m")),
+        what="the Ready condition",
+    )
+    assert (condition["status"], condition["reason"]) == ("False", "WebhookNotServed")
+    assert "--webhook-port" in condition["message"]
+    assert get_manager(custom, namespace, "m")["status"]["phase"] == "Degraded"

@@ -9,7 +9,13 @@ from kubernetes.client.rest import ApiException
 from cheiron.api.meta import IGNORE, RECONCILE_WITH, RECONCILED
 from cheiron.devcluster import ControlPlane
 from cheiron.devcluster.cluster import free_port
-from tests.support.managers import create_manager, inline, manager_body
+from tests.support.managers import (
+    create_manager,
+    get_manager,
+    inline,
+    manager_body,
+    ready_condition,
+)
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 
@@ -68,6 +74,14 @@ def _pod_mode_namespace(
     eventually(lambda: core.read_namespaced_secret("gh", namespace), what="Secret gh")
     eventually(lambda: core.read_namespaced_secret("hub", namespace), what="Secret hub")
     eventually(lambda: core.read_namespaced_service_account("default", namespace))
+    # Served by this operator's webhook: Pod mode can work, the manager is Ready.
+    eventually(
+        lambda: (
+            (c := ready_condition(get_manager(custom, namespace, "m"))) is not None
+            and c["status"] == "True"
+        ),
+        what="a Pod-mode manager Ready with the webhook served",
+    )
 
 
 def test_configuration_excludes_system_namespaces(

@@ -38,6 +38,7 @@ def test_a_failed_entry_or_a_conflict_settles_degraded() -> None:
     assert m.settled_phase(m.Progress(failed_entries=1)) == m.DEGRADED
     assert m.settled_phase(m.Progress(conflicts=2)) == m.DEGRADED
     assert m.settled_phase(m.Progress(refused_namespaces=1)) == m.DEGRADED
+    assert m.settled_phase(m.Progress(webhook_missing=True)) == m.DEGRADED
     assert m.settled_phase(m.Progress()) == m.READY
 
 
@@ -66,18 +67,17 @@ def _expected(state: str, trigger: str, o: m.Observed) -> str | None:  # noqa: P
     if trigger == m.SETTLE:
         if state != m.SYNCING:
             return None
-        return (
-            m.READY
-            if not (progress.failed_entries or progress.conflicts or progress.refused_namespaces)
-            else m.DEGRADED
-        )
+        blocked = progress.failed_entries or progress.conflicts or progress.refused_namespaces
+        return m.DEGRADED if blocked or progress.webhook_missing else m.READY
     if trigger == m.FAIL:
         return m.DEGRADED if state in (*m.WORKING, m.READY, m.DEGRADED) else None
     raise AssertionError(trigger)
 
 
 starts = st.builds(m.Start, st.booleans(), st.booleans())
-progresses = st.builds(m.Progress, st.integers(0, 2), st.integers(0, 2), st.integers(0, 2))
+progresses = st.builds(
+    m.Progress, st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.booleans()
+)
 steps = st.one_of(
     st.tuples(st.sampled_from([m.NEW_SPEC, m.START]), starts),
     st.tuples(st.sampled_from([m.RESOLVED, m.FAIL]), st.just(m.Progress())),

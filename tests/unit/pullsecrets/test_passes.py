@@ -175,3 +175,42 @@ def test_refusals_are_counted_by_namespace_and_listed_first_few() -> None:
     assert result.status["refusals"][0] == "ns-0: create of Secret a refused (403 Forbidden)"
     assert (result.phase, result.reason) == ("Degraded", "WriteRefused")
     assert result.message.endswith("and in 2 more")
+
+
+def test_pod_mode_without_a_served_webhook_writes_its_secrets_and_says_why_not_ready() -> None:
+    spec = ImagePullSecretManagerSpec.model_validate({"mode": "Pod", "secrets": [ENTRY]})
+    manager = ManagerInfo(ManagerKind.NAMESPACED, "m", "team", UID, 1, spec)
+    view = _View([manager], [])
+    one = secret_pass(manager, OUTCOMES, view.namespace_map(), [])
+
+    def outcome(served: bool) -> tuple[str, str, str]:
+        result = pass_outcome(
+            manager,
+            OUTCOMES,
+            one,
+            one.writes,
+            view,
+            mark_in=["team"],
+            previous={},
+            now=NOW,
+            webhook_served=served,
+        )
+        return result.phase, result.reason, result.status["secrets"][0]
+
+    assert outcome(True) == ("Ready", "Reconciled", "a")
+    assert outcome(False) == ("Degraded", "WebhookNotServed", "a")
+    # ServiceAccount mode needs no webhook.
+    sa = _namespaced()
+    sa_pass = secret_pass(sa, OUTCOMES, view.namespace_map(), [])
+    unserved = pass_outcome(
+        sa,
+        OUTCOMES,
+        sa_pass,
+        sa_pass.writes,
+        view,
+        mark_in=[],
+        previous={},
+        now=NOW,
+        webhook_served=False,
+    )
+    assert unserved.phase == "Ready"
