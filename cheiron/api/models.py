@@ -340,10 +340,22 @@ class NamespaceRules(Model):
 
 
 class PodRules(Model):
-    """Namespaces that hold at least one Pod matching any of these rules."""
+    """Namespaces that hold at least one Pod matching any of these rules.
+
+    Pod labels and annotations are set by whoever may create Pods in a namespace: alone,
+    these rules let any tenant opt their namespace in. `namespaceSelector` is the cluster
+    admin's side: only namespaces matching it count.
+    """
 
     labels: list[LabelSelector] = Field(default_factory=list)
     annotations: list[AnnotationSelector] = Field(default_factory=list)
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description=(
+            "Only namespaces whose labels match this selector may be selected by their "
+            "Pods (Pod labels are the tenants'; namespace labels usually the admin's)."
+        ),
+    )
 
 
 class MergedSecret(Model):

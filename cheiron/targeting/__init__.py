@@ -75,6 +75,10 @@ def namespace_selected(
     )
     return by_namespace or (
         pod_rules is not None
+        and (
+            pod_rules.namespace_selector is None
+            or labels_match(pod_rules.namespace_selector, namespace.labels)
+        )
         and any(
             any(labels_match(s, pod.labels) for s in pod_rules.labels)
             or any(annotations_match(s, pod.object_annotations) for s in pod_rules.annotations)

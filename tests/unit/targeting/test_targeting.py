@@ -97,6 +97,27 @@ def pods_in(namespace: str) -> list[AccountInfo]:
             ["team-b"],
         ),
         ({"namespacesWithPods": {"labels": [{"matchLabels": {"app": "db"}}]}}, [], []),
+        # The admin's side: a tenant's Pod labels opt in only namespaces the selector allows.
+        (
+            {
+                "namespacesWithPods": {
+                    "labels": [{"matchLabels": {"app": "web"}}],
+                    "namespaceSelector": {"matchLabels": {"team": "a"}},
+                }
+            },
+            [],
+            [],
+        ),
+        (
+            {
+                "namespacesWithPods": {
+                    "labels": [{"matchLabels": {"app": "web"}}],
+                    "namespaceSelector": {"matchLabels": {"team": "b"}},
+                }
+            },
+            [],
+            ["team-b"],
+        ),
         (
             {
                 "namespaces": {"names": ["legacy"], "labels": [{"matchLabels": {"team": "a"}}]},
@@ -121,6 +142,8 @@ def pods_in(namespace: str) -> list[AccountInfo]:
         "pods-by-label",
         "pods-by-annotation",
         "no-matching-pod",
+        "pods-outside-namespace-selector",
+        "pods-inside-namespace-selector",
         "any-rule",
         "exclude-wins-over-labels",
     ],
