@@ -585,18 +585,14 @@ class Rewrite(StrEnum):
     PODS = "Pods"
 
 
+_CA_OR_INSECURE = "!(has(self.caBundle) && has(self.insecure) && self.insecure)"
+
+
 class RegistryTls(Model):
     """How cheiron trusts a registry: the system CAs, plus a CA bundle, or no TLS checks."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!(has(self.caBundle) && has(self.insecure) && self.insecure)",
-                    _CA_OR_INSECURE_MSG,
-                )
-            ]
-        }
+        json_schema_extra={"x-kubernetes-validations": [cel(_CA_OR_INSECURE, _CA_OR_INSECURE_MSG)]}
     )
 
     ca_bundle: str | None = Field(
@@ -633,19 +629,47 @@ class BackupRegistry(RegistryTls):
     )
     credentials_secret_ref: ClusterCredentialsRef = Field(
         description=(
-            "Username and password that push to the registry; also copied (as a pull Secret) "
-            "into the namespaces whose images are rewritten, unless pullCredentialsSecretRef "
-            "names read-only ones."
+            "Username and password that push to the registry. Never copied into workload "
+            "namespaces unless sharePushCredentials is true."
         )
     )
     pull_credentials_secret_ref: ClusterCredentialsRef | None = Field(
         default=None,
-        description="Read-only credentials for Pods pulling backups (default: the push ones).",
+        description=(
+            "Read-only credentials for Pods pulling backups, copied into the namespaces whose "
+            "images are rewritten. Without them no namespace gets a pull Secret (so no "
+            "workload is rewritten) unless sharePushCredentials is true."
+        ),
     )
+    share_push_credentials: bool = Field(
+        default=False,
+        description=(
+            "Without pullCredentialsSecretRef, hand the push credentials to the namespaces "
+            "whose images are rewritten: every tenant there could then overwrite backups. "
+            "For single-tenant clusters."
+        ),
+    )
+
+
+_CREDENTIALS_NEED_NAMESPACES = (
+    "!has(self.credentialsSecretRef) || (has(self.namespaces) && size(self.namespaces) > 0)"
+)
+_CREDENTIALS_NEED_NAMESPACES_MSG = (
+    "a source registry with credentialsSecretRef lists the namespaces that may use them"
+)
 
 
 class SourceRegistry(RegistryTls):
     """Credentials and TLS settings cheiron uses to read images from one source registry."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(_CA_OR_INSECURE, _CA_OR_INSECURE_MSG),
+                cel(_CREDENTIALS_NEED_NAMESPACES, _CREDENTIALS_NEED_NAMESPACES_MSG),
+            ]
+        }
+    )
 
     registry: str = Field(
         max_length=253,
@@ -655,6 +679,22 @@ class SourceRegistry(RegistryTls):
     credentials_secret_ref: ClusterCredentialsRef | None = Field(
         default=None, description="Username and password that read from the registry."
     )
+    namespaces: list[NamespaceName] = Field(
+        default_factory=list,
+        max_length=1024,
+        description=(
+            "With credentialsSecretRef: the only namespaces whose workloads may have this "
+            "registry's images backed up and run from the backup. The credentials read "
+            "what any namespace names; without this list a tenant could copy another's "
+            "private image and run it."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _namespaces_with_credentials(self) -> "SourceRegistry":
+        if self.credentials_secret_ref is not None and not self.namespaces:
+            raise ValueError(_CREDENTIALS_NEED_NAMESPACES_MSG)
+        return self
 
 
 _UNIQUE_SOURCES = "self.all(a, self.exists_one(b, a.registry == b.registry))"

@@ -11,7 +11,7 @@ copy wakes the loop; a failed one is retried with backoff.
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from cheiron.images.rules import (
     merge_records,
     needs_pull_secret,
     plan_rewrite,
+    pull_credentials,
     pull_secret_manager,
     pull_secret_name,
     rewrite_operations,
@@ -128,6 +129,13 @@ def _registries(spec: ClusterImageBackupSpec) -> tuple[skopeo.RegistryAccess, ..
     )
 
 
+NO_PULL_CREDENTIALS = (
+    "registry.pullCredentialsSecretRef is not set: no namespace gets a pull Secret and no "
+    "workload is pointed at its backup (the push credentials are handed out only with "
+    "registry.sharePushCredentials: true)"
+)
+
+
 # --- copies --------------------------------------------------------------------------
 
 
@@ -158,9 +166,9 @@ def _request(
     )
 
 
-def _same_source(spec: ClusterImageBackupSpec, image: str, source: str) -> bool:
+def _same_source(spec: ClusterImageBackupSpec, image: str, namespace: str, source: str) -> bool:
     try:
-        ref = source_of(spec, image)
+        ref = source_of(spec, image, namespace)
     except InvalidReference:
         return False
     return ref is not None and ref.name == source
@@ -400,10 +408,15 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
 
     for source in backed_up:
         for w in workloads:
-            if any(_same_source(spec, c.image, source) for c in w.containers):
+            if any(_same_source(spec, c.image, w.namespace, source) for c in w.containers):
                 await _event(w, "ImageBackedUp", f"{source} backed up as {records[source].backup}")
 
-    secret_namespaces = sorted({w.namespace for w in workloads if needs_pull_secret(spec, w)})
+    vouched = set(info.namespaces)
+    secret_namespaces = sorted(
+        {w.namespace for w in workloads if needs_pull_secret(spec, w, vouched)}
+        if pull_credentials(spec) is not None
+        else ()
+    )
     manager = pull_secret_manager(info.name, info.uid, spec, secret_namespaces)
     conflict = not await _ensure_manager(idx, manager, copies, info.uid)
     if spec.rewrite is Rewrite.WORKLOADS and not conflict:
@@ -414,17 +427,8 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
     for record in records.values():
         counts[record.state] += 1
     failed = counts[ImageState.FAILED] + len(invalid)
-    problems = [f"{r.source}: {r.last_error}" for r in records.values() if r.last_error]
-    problems += [f"{image}: {error}" for image, error in invalid.items()]
-    if conflict:
-        problems.insert(
-            0,
-            f"ClusterImagePullSecretManager {manager['metadata']['name']} exists "
-            "and is not this backup's; not overwritten",
-        )
-    ready = not problems and counts[ImageState.BACKED_UP] == len(records)
-    reason = "BackedUp" if ready else ("BackupFailed" if problems else "Copying")
-    message = "; ".join(problems)[:4000] or f"{counts[ImageState.BACKED_UP]} images backed up"
+    conflicting = manager["metadata"]["name"] if conflict else None
+    ready, reason, message = _readiness(spec, records, invalid, counts, conflicting)
     status = dict(body.get("status") or {})
     await write_status(
         PLURAL,
@@ -446,6 +450,33 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
         if r.state is ImageState.FAILED and r.next_attempt is not None
     ]
     return max(0.5, min([rt.resync_seconds, *retries]))
+
+
+def _readiness(
+    spec: ClusterImageBackupSpec,
+    records: Mapping[str, BackedUpImage],
+    invalid: Mapping[str, str],
+    counts: Mapping[ImageState, int],
+    conflicting: str | None,
+) -> tuple[bool, str, str]:
+    """The Ready condition's status, reason and message: what stops the backup first."""
+    problems = [f"{r.source}: {r.last_error}" for r in records.values() if r.last_error]
+    problems += [f"{image}: {error}" for image, error in invalid.items()]
+    if conflicting is not None:
+        problems.insert(
+            0,
+            f"ClusterImagePullSecretManager {conflicting} exists "
+            "and is not this backup's; not overwritten",
+        )
+    no_pull_credentials = pull_credentials(spec) is None
+    if no_pull_credentials:
+        problems.insert(0, NO_PULL_CREDENTIALS)
+    ready = not problems and counts[ImageState.BACKED_UP] == len(records)
+    reason = "BackedUp" if ready else ("BackupFailed" if problems else "Copying")
+    if no_pull_credentials:
+        reason = "PullCredentialsRequired"
+    message = "; ".join(problems)[:4000] or f"{counts[ImageState.BACKED_UP]} images backed up"
+    return ready, reason, message
 
 
 # --- registration --------------------------------------------------------------------

@@ -6,7 +6,7 @@ workload is only ever pointed at a backup whose copy was verified (state BackedU
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from cheiron import API_GROUP, API_VERSION
 from cheiron.api.meta import BACKUP_ORIGINALS, MANAGED_BY, MANAGED_BY_LABEL, is_ignored
 from cheiron.api.models import (
     BackedUpImage,
+    ClusterCredentialsRef,
     ClusterImageBackupSpec,
     ClusterImagePullSecretManagerSpec,
     ClusterSecretEntry,
@@ -29,6 +30,7 @@ from cheiron.images.reference import (
     InvalidReference,
     backup_repository,
     in_registry,
+    normalise_host,
     parse,
     pinned,
 )
@@ -82,23 +84,38 @@ class Wanted:
     repository: str
 
 
-def wanted_of(spec: ClusterImageBackupSpec, image: str) -> Wanted | None:
-    """The parsed reference and its backup, or None when it already lives in the backup.
+def allowed_in(spec: ClusterImageBackupSpec, ref: ImageRef, namespace: str) -> bool:
+    """Whether a namespace's workloads may have this image backed up and run from the backup.
 
+    A source registry read with credentials is the admin's to share: only the namespaces it
+    lists, or any namespace could have another's private image copied and run it.
+    """
+    for source in spec.source_registries:
+        if normalise_host(source.registry) == ref.host:
+            return source.credentials_secret_ref is None or namespace in source.namespaces
+    return True
+
+
+def wanted_of(spec: ClusterImageBackupSpec, image: str, namespace: str) -> Wanted | None:
+    """The parsed reference and its backup; None when not for this namespace to back up.
+
+    None: the image already lives in the backup, or the namespace may not use a backup of it.
     Raises InvalidReference for an image that cannot be parsed or mapped.
     """
     ref = parse(image)
     if in_registry(ref, spec.registry.host, spec.registry.prefix):
         return None
+    if not allowed_in(spec, ref, namespace):
+        return None
     return Wanted(ref, backup_repository(ref, spec.registry.host, spec.registry.prefix))
 
 
-def source_of(spec: ClusterImageBackupSpec, image: str) -> ImageRef | None:
-    """The parsed reference, or None when it already lives in the backup registry.
+def source_of(spec: ClusterImageBackupSpec, image: str, namespace: str) -> ImageRef | None:
+    """The parsed reference; None when not for this namespace to back up (see wanted_of).
 
     Raises InvalidReference for an image that cannot be parsed or mapped.
     """
-    wanted = wanted_of(spec, image)
+    wanted = wanted_of(spec, image, namespace)
     return None if wanted is None else wanted.source
 
 
@@ -116,7 +133,7 @@ def wanted_images(
         images = [c.image for c in workload.containers] + list(originals(workload).values())
         for image in images:
             try:
-                found = wanted_of(spec, image)
+                found = wanted_of(spec, image, workload.namespace)
             except InvalidReference as e:
                 invalid[image] = str(e)
                 continue
@@ -172,13 +189,17 @@ def rewrites_for(
     spec: ClusterImageBackupSpec,
     images: Iterable[ContainerImage],
     records: Mapping[str, BackedUpImage],
+    namespace: str,
 ) -> tuple[list[ContainerRewrite], bool]:
-    """Backups for the given containers; and whether every source image has a verified one."""
+    """Backups for a namespace's containers; and whether each image it may back up has one.
+
+    Images the namespace may not use a backup of are left as they are.
+    """
     changes: list[ContainerRewrite] = []
     complete = True
     for container in images:
         try:
-            ref = source_of(spec, container.image)
+            ref = source_of(spec, container.image, namespace)
         except InvalidReference:
             complete = False
             continue
@@ -206,7 +227,7 @@ def plan_rewrite(
     All images at once or none: every rewrite rolls the workload out again, and a workload
     with a failed image stays as it is (the error is in status).
     """
-    changes, complete = rewrites_for(spec, workload.containers, records)
+    changes, complete = rewrites_for(spec, workload.containers, records, workload.namespace)
     if not changes or not complete or not secret_present:
         return None
     if workload.pull_secrets:
@@ -264,13 +285,31 @@ def pull_secret_name(backup_name: str) -> str:
     return f"backup-{backup_name}"
 
 
-def needs_pull_secret(spec: ClusterImageBackupSpec, workload: WorkloadInfo) -> bool:
-    """The workload runs, or will run, images from the backup registry."""
-    if originals(workload):
+def pull_credentials(spec: ClusterImageBackupSpec) -> ClusterCredentialsRef | None:
+    """The credentials workload namespaces get to pull backups; None: none may be handed out.
+
+    The push credentials would let every tenant who reads their namespace's Secrets
+    overwrite any backup: only with the admin's explicit sharePushCredentials.
+    """
+    registry = spec.registry
+    if registry.pull_credentials_secret_ref is not None:
+        return registry.pull_credentials_secret_ref
+    return registry.credentials_secret_ref if registry.share_push_credentials else None
+
+
+def needs_pull_secret(
+    spec: ClusterImageBackupSpec, workload: WorkloadInfo, vouched: Collection[str]
+) -> bool:
+    """The workload runs, or will run, images from the backup registry.
+
+    Its originals annotation says it runs backups, but tenants can write it: it counts only
+    in `vouched` namespaces, those the backup's status says it gave the Secret already.
+    """
+    if originals(workload) and workload.namespace in vouched:
         return True
     for container in workload.containers:
         try:
-            if source_of(spec, container.image) is not None:
+            if source_of(spec, container.image, workload.namespace) is not None:
                 return True
         except InvalidReference:
             continue
@@ -287,16 +326,18 @@ def pull_secret_manager(
     """
     name = pull_secret_name(backup_name)
     registry = spec.registry
+    credentials = pull_credentials(spec)
     entry = ClusterSecretEntry(
         name=name,
         registry=registry.host,
-        credentials_secret_ref=registry.pull_credentials_secret_ref
-        or registry.credentials_secret_ref,
+        credentials_secret_ref=credentials or registry.credentials_secret_ref,
     )
+    # Without credentials to hand out, the manager targets no namespace at all.
+    targets = sorted(set(namespaces)) if credentials is not None else []
     manager = ClusterImagePullSecretManagerSpec(
         mode=Mode.SERVICE_ACCOUNT,
         secrets=[entry],
-        target=ClusterTarget(namespaces=NamespaceRules(names=sorted(set(namespaces)))),
+        target=ClusterTarget(namespaces=NamespaceRules(names=targets)),
     )
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
@@ -373,7 +414,7 @@ def admit_pod(
         ):
             continue
         records = {r.source: r for r in backup.images}
-        changes, _complete = rewrites_for(spec, pod.containers, records)
+        changes, _complete = rewrites_for(spec, pod.containers, records, pod.namespace)
         if changes:
             return PodRewrite(tuple(changes), secret)
     return None

@@ -117,9 +117,15 @@ def create_backup(
     source: Registry,
     backup_to: tuple[str, str],
     credentials: dict[str, str],
+    *,
+    pull: bool = True,
     **spec: Any,
 ) -> str:
-    """A ClusterImageBackup into `backup_to` (host, CA; prefix `bk`); its name."""
+    """A ClusterImageBackup into `backup_to` (host, CA; prefix `bk`); its name.
+
+    `pull`: name the credentials as the read-only pull ones too (the tests' registry has
+    one user), else give the backup push credentials only.
+    """
     name = f"b-{uuid.uuid4().hex[:8]}"
     host, ca = backup_to
     body = {
@@ -131,6 +137,7 @@ def create_backup(
                 "host": host,
                 "prefix": "bk",
                 "credentialsSecretRef": credentials,
+                **({"pullCredentialsSecretRef": credentials} if pull else {}),
                 "caBundle": ca,
             },
             "sourceRegistries": [{"registry": source.host, "insecure": True}],
@@ -214,11 +221,11 @@ class Env:
         oci.push(layout, f"team/{path}:v1", self.source)
         return written.digest
 
-    def create_backup(self, password: str = PASSWORD, **spec: Any) -> str:
+    def create_backup(self, password: str = PASSWORD, *, pull: bool = True, **spec: Any) -> str:
         """A ClusterImageBackup from the source into the backup registry; its name."""
         credentials = push_credentials(self.core, self.namespace, password=password)
         return create_backup(
-            self.custom, self.backups, self.source, self.backup_at, credentials, **spec
+            self.custom, self.backups, self.source, self.backup_at, credentials, pull=pull, **spec
         )
 
     def record(self, name: str, image: str) -> dict[str, Any] | None:

@@ -6,7 +6,13 @@ import pytest
 from kubernetes import client
 
 from cheiron.api.meta import BACKUP_ORIGINALS, IGNORE
-from tests.integration.backup.conftest import Env, create_backup, deployment, template_images
+from tests.integration.backup.conftest import (
+    Env,
+    create_backup,
+    deployment,
+    get_backup,
+    template_images,
+)
 from tests.support.managers import events_for, pull_secrets
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
@@ -136,6 +142,18 @@ def test_stopped_backup_registry_leaves_the_workload_alone(
     assert template_images(env.apps, env.namespace, "stopped") == [ref]
 
 
+def _covered_and_rewritten(env: Env, name: str) -> None:
+    """A Deployment of the pushed `covered` image in the test's namespace, rewritten."""
+    covered = f"{env.source.host}/team/covered:v1"
+    env.apps.create_namespaced_deployment(env.namespace, deployment("covered", covered))
+    record = env.wait_for_state(name, covered, "BackedUp")
+    eventually(
+        lambda: template_images(env.apps, env.namespace, "covered") == [record["backup"]],
+        timeout=TIMEOUT,
+        what="covered workload rewritten",
+    )
+
+
 def test_excluded_namespace_and_opted_out_workload_are_untouched(
     backup_operator: OperatorProcess, env: Env
 ) -> None:
@@ -150,15 +168,8 @@ def test_excluded_namespace_and_opted_out_workload_are_untouched(
             env.namespace, deployment("quiet", ref, annotations={IGNORE: "true"})
         )
         env.apps.create_namespaced_deployment(other, deployment("elsewhere", ref))
-        covered = f"{env.source.host}/team/covered:v1"
-        env.apps.create_namespaced_deployment(env.namespace, deployment("covered", covered))
         # Once the covered workload is rewritten, a pass has seen all three.
-        record = env.wait_for_state(name, covered, "BackedUp")
-        eventually(
-            lambda: template_images(env.apps, env.namespace, "covered") == [record["backup"]],
-            timeout=TIMEOUT,
-            what="covered workload rewritten",
-        )
+        _covered_and_rewritten(env, name)
         assert env.record(name, ref) is None
         assert template_images(env.apps, env.namespace, "quiet") == [ref]
         assert template_images(env.apps, other, "elsewhere") == [ref]
@@ -166,3 +177,57 @@ def test_excluded_namespace_and_opted_out_workload_are_untouched(
         assert f"backup-{name}" not in secrets
     finally:
         env.core.delete_namespace(other)
+
+
+def test_a_tenants_originals_annotation_earns_no_backup_credentials(
+    backup_operator: OperatorProcess, env: Env
+) -> None:
+    """The originals annotation is the tenants' to write: it gets nobody the pull Secret.
+
+    Before, any workload carrying it made its namespace receive the backup registry's
+    credentials, so a tenant could read (or, with the push ones, overwrite) every backup.
+    """
+    env.push("covered", "covered")
+    tenant = f"{env.namespace}-tenant"
+    env.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=tenant)))
+    try:
+        name = env.create_backup()
+        claim = {BACKUP_ORIGINALS: json.dumps({"containers/0": "docker.io/library/nginx:1"})}
+        # An image already in the backup registry: nothing for the backup to copy or rewrite.
+        already = f"{env.backup.host}/bk/anything/app:v1"
+        env.apps.create_namespaced_deployment(
+            tenant, deployment("claims", already, annotations=claim)
+        )
+        _covered_and_rewritten(env, name)  # so a pass saw both
+        status = get_backup(env.custom, name)["status"]
+        assert status["namespaces"] == [env.namespace]
+        assert f"backup-{name}" not in [
+            s.metadata.name for s in env.core.list_namespaced_secret(tenant).items
+        ]
+    finally:
+        env.core.delete_namespace(tenant)
+
+
+def test_without_pull_credentials_no_namespace_gets_the_push_ones(
+    backup_operator: OperatorProcess, env: Env
+) -> None:
+    env.push("covered", "covered")
+    name = env.create_backup(pull=False)
+    covered = f"{env.source.host}/team/covered:v1"
+    env.apps.create_namespaced_deployment(env.namespace, deployment("covered", covered))
+    # Backed up all the same; never pointed at it, since its Pods could not pull it.
+    env.wait_for_state(name, covered, "BackedUp")
+
+    def condition() -> dict[str, str] | None:
+        found = get_backup(env.custom, name)
+        for c in (found.get("status") or {}).get("conditions", []):
+            if c["type"] == "Ready" and c["reason"] == "PullCredentialsRequired":
+                return dict(c)
+        return None
+
+    ready = eventually(condition, what="Ready=False, PullCredentialsRequired")
+    assert "pullCredentialsSecretRef" in ready["message"]
+    assert template_images(env.apps, env.namespace, "covered") == [covered]
+    assert f"backup-{name}" not in [
+        s.metadata.name for s in env.core.list_namespaced_secret(env.namespace).items
+    ]

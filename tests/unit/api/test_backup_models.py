@@ -57,11 +57,27 @@ def test_source_registry_with_credentials_and_ca() -> None:
                 "registry": "registry.internal:5000",
                 "credentialsSecretRef": {"name": "pull", "namespace": "ops"},
                 "caBundle": "-----BEGIN CERTIFICATE-----",
+                "namespaces": ["team-a"],
             },
             {"registry": "docker.io"},
         ]
     )
     assert [s.registry for s in spec.source_registries] == ["registry.internal:5000", "docker.io"]
+
+
+def test_source_credentials_name_the_namespaces_that_may_use_them() -> None:
+    with pytest.raises(ValidationError, match="lists the namespaces"):
+        _spec(
+            sourceRegistries=[
+                {
+                    "registry": "registry.internal:5000",
+                    "credentialsSecretRef": {"name": "pull", "namespace": "ops"},
+                }
+            ]
+        )
+    schema = crd(CLUSTER_IMAGE_BACKUP)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    item = schema["properties"]["spec"]["properties"]["sourceRegistries"]["items"]
+    assert any("credentialsSecretRef" in r["rule"] for r in item["x-kubernetes-validations"])
 
 
 def test_crd_carries_the_cel_rules() -> None:

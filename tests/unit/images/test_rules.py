@@ -19,9 +19,12 @@ from cheiron.images.rules import (
     WorkloadRewrite,
     admit_pod,
     merge_records,
+    needs_pull_secret,
     plan_rewrite,
     pod_opted_out,
+    pull_credentials,
     pull_secret_manager,
+    rewrites_for,
     wanted_images,
     workload_selected,
 )
@@ -33,6 +36,7 @@ SPEC = ClusterImageBackupSpec.model_validate(
             "host": "bk.io:5000",
             "prefix": "mirror",
             "credentialsSecretRef": {"name": "push", "namespace": "cheiron-system"},
+            "pullCredentialsSecretRef": {"name": "pull", "namespace": "cheiron-system"},
         },
         "excludeNamespaces": ["skip"],
     }
@@ -260,3 +264,67 @@ def test_pull_secret_manager_spec_reads_back_unchanged() -> None:
         watched.spec.model_dump(by_alias=True, exclude_none=True, mode="json") == (manager["spec"])
     )
     assert manager["spec"]["target"]["namespaces"]["names"] == ["a-team", "team"]
+
+
+def test_push_credentials_reach_namespaces_only_when_the_admin_shares_them() -> None:
+    registry = SPEC.registry.model_dump(by_alias=True, exclude_none=True)
+    push_only = {k: v for k, v in registry.items() if k != "pullCredentialsSecretRef"}
+    unshared = ClusterImageBackupSpec.model_validate({"registry": push_only})
+    shared = ClusterImageBackupSpec.model_validate(
+        {"registry": {**push_only, "sharePushCredentials": True}}
+    )
+    assert pull_credentials(SPEC) is SPEC.registry.pull_credentials_secret_ref
+    assert pull_credentials(unshared) is None
+    assert pull_credentials(shared) is shared.registry.credentials_secret_ref
+    # Without credentials to hand out the manager targets nothing, whatever is asked.
+    manager = pull_secret_manager("nightly", "uid-1", unshared, ["team"])
+    assert manager["spec"]["target"]["namespaces"]["names"] == []
+    entry = pull_secret_manager("nightly", "uid-1", SPEC, ["team"])["spec"]["secrets"][0]
+    assert entry["credentialsSecretRef"]["name"] == "pull"
+
+
+def test_a_tenants_originals_annotation_alone_earns_no_pull_secret() -> None:
+    backed = f"bk.io:5000/mirror/docker.io/library/nginx:1@{DIGEST}"
+    claimed = _workload(
+        backed, namespace="other", annotations={BACKUP_ORIGINALS: '{"containers/0": "x"}'}
+    )
+    # Written by a tenant: cheiron never gave this namespace the Secret.
+    assert not needs_pull_secret(SPEC, claimed, vouched={"team"})
+    # Rewritten by the backup itself: its namespace is in status, and keeps the Secret.
+    assert needs_pull_secret(SPEC, claimed, vouched={"other"})
+    # A workload whose image the backup covers needs it for the rewrite to come.
+    assert needs_pull_secret(SPEC, _workload("nginx:1", namespace="other"), vouched=())
+
+
+def test_private_source_images_are_backed_up_and_run_only_where_the_admin_allows() -> None:
+    spec = SPEC.model_copy(
+        update={
+            "source_registries": ClusterImageBackupSpec.model_validate(
+                {
+                    "registry": SPEC.registry.model_dump(by_alias=True, exclude_none=True),
+                    "sourceRegistries": [
+                        {
+                            "registry": "private.io",
+                            "credentialsSecretRef": {"name": "read", "namespace": "ops"},
+                            "namespaces": ["team"],
+                        }
+                    ],
+                }
+            ).source_registries
+        }
+    )
+    image = f"private.io/secret/app@{DIGEST}"
+    wanted, _ = wanted_images(spec, [_workload(image, namespace="other")])
+    assert wanted == {}
+    wanted, _ = wanted_images(spec, [_workload(image, namespace="team")])
+    assert list(wanted) == [image]
+    # Backed up for `team`, the copy still never reaches `other`: not rewritten, no Secret.
+    records = {
+        image: BackedUpImage(
+            source=image, state=ImageState.BACKED_UP, digest=DIGEST, backup="bk.io:5000/x"
+        )
+    }
+    containers = [ContainerImage("containers", 0, "c", image)]
+    assert rewrites_for(spec, containers, records, "other") == ([], True)
+    assert len(rewrites_for(spec, containers, records, "team")[0]) == 1
+    assert not needs_pull_secret(spec, _workload(image, namespace="other"), vouched=())
