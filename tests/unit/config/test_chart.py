@@ -230,6 +230,24 @@ def test_log_format_reaches_the_operator(helm: Path) -> None:
     assert run_args(one(objects, "Deployment", "cheiron")).log_format == "json"
 
 
+def test_ecr_allowances_reach_the_operator_and_default_to_none(helm: Path) -> None:
+    plain = run_args(one(helm_template("ops", {}), "Deployment", "cheiron"))
+    assert (plain.ecr_ambient_namespace, plain.ecr_role_arn, plain.ecr_endpoint_host) == (
+        [],
+        [],
+        [],
+    )
+    values = {
+        "ecr.ambientNamespaces[0]": "platform",
+        "ecr.roleArns[0]": "arn:aws:iam::123456789012:role/pull-*",
+        "ecr.endpointHosts[0]": "ecr.internal:8443",
+    }
+    args = run_args(one(helm_template("ops", values), "Deployment", "cheiron"))
+    assert args.ecr_ambient_namespace == ["platform"]
+    assert args.ecr_role_arn == ["arn:aws:iam::123456789012:role/pull-*"]
+    assert args.ecr_endpoint_host == ["ecr.internal:8443"]
+
+
 def test_values_file_has_every_value_the_templates_read() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     read = {
