@@ -356,5 +356,7 @@ def run(options: Options) -> None:
         )
     finally:
         _started.clear()
+        # Calls queued and not yet started are dropped: exit waits only for those in flight.
+        runtime().pools.shutdown()
         if election is not None:
             election.release()
