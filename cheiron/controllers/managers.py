@@ -38,7 +38,6 @@ from cheiron.fsm.manager import (
     SETTLE,
     START,
     ManagerMachine,
-    Progress,
     Start,
 )
 from cheiron.k8s.objects import ObjectRef, refusal
@@ -56,6 +55,7 @@ from cheiron.pullsecrets.materialise import (
 )
 from cheiron.pullsecrets.passes import (
     NamespaceMarks,
+    PassOutcome,
     namespace_marks,
     pass_outcome,
     secret_pass,
@@ -515,17 +515,21 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
     last_refused = rt.refusals.get(manager.key, {})
     waiting = {ns: r for ns, (_n, at, r) in last_refused.items() if at > now}
     applied = await _apply(manager, hold(one.writes, waiting), ref)
-    result = pass_outcome(
-        manager,
-        outcomes,
-        one,
-        applied,
-        idx,
-        mark_in=_to_sync(manager, one.targets.namespaces, applied),
-        previous=previous,
-        now=now,
-        webhook_served=rt.webhook_served,
-    )
+
+    def outcome(applied: SecretWrites, mark_in: Iterable[str]) -> PassOutcome:
+        return pass_outcome(
+            manager,
+            outcomes,
+            one,
+            applied,
+            idx,
+            mark_in=mark_in,
+            previous=previous,
+            now=now,
+            webhook_served=rt.webhook_served,
+        )
+
+    result = outcome(applied, _to_sync(manager, one.targets.namespaces, applied))
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
     mark_refusals: list[Refusal] = []
 
@@ -546,23 +550,10 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, 
     writes = applied.writes + marked
     if mark_refusals:
         applied = replace(applied, refused=(*applied.refused, *mark_refusals))
-        result = pass_outcome(
-            manager,
-            outcomes,
-            one,
-            applied,
-            idx,
-            mark_in=(),
-            previous=previous,
-            now=now,
-            webhook_served=rt.webhook_served,
-        )
+        result = outcome(applied, ())
     refused = _remember_refusals(manager.key, applied.refused, waiting, now)
-    failed = sum(1 for o in outcomes if not o.ok)
-    unserved = manager.mode is Mode.POD and not rt.webhook_served
-    machine.fire(
-        SETTLE, Progress(failed, len(applied.conflicts), len(refused), webhook_missing=unserved)
-    )
+    # Namespaces still waiting out an earlier refusal count too, not only this pass's.
+    machine.fire(SETTLE, replace(result.progress, refused_namespaces=len(refused)))
     renewals = [o.renew_at for o in outcomes if o.renew_at is not None]
     retries = [o.retry_at for o in outcomes if not o.ok and o.retry_at is not None]
     retries += [at for _n, at, _r in refused.values()]

@@ -124,6 +124,8 @@ class PassOutcome:
     status: dict[str, Any]
     reason: str
     message: str
+    # What the machine settled on, for the caller that fires `settle` itself.
+    progress: machine.Progress
 
     @property
     def ready(self) -> bool:
@@ -203,4 +205,4 @@ def pass_outcome(
         "refusedNamespaces": refused_count,
         "refusals": refusals,
     }
-    return PassOutcome(phase, marks, status, reason, message)
+    return PassOutcome(phase, marks, status, reason, message, progress)

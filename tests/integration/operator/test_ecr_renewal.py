@@ -64,19 +64,21 @@ def simulated(api_client: client.ApiClient) -> Iterator[Simulation]:
     runtime_module._runtime = previous
 
 
+def _password(core: client.CoreV1Api, namespace: str, name: str = "ecr-pull") -> str:
+    return str(
+        docker_config(core.read_namespaced_secret(name, namespace))["auths"][REGISTRY]["password"]
+    )
+
+
 def _token_expiry(core: client.CoreV1Api, namespace: str, name: str) -> datetime.datetime:
-    auths = docker_config(core.read_namespaced_secret(name, namespace))["auths"]
-    return expiry_of(auths[REGISTRY]["password"])
+    return expiry_of(_password(core, namespace, name))
 
 
-def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PLR0917 - fixtures
-    crds: None,
-    api_client: client.ApiClient,
-    core: client.CoreV1Api,
-    custom: client.CustomObjectsApi,
-    namespace: str,
-    simulated: Simulation,
-) -> None:
+@pytest.fixture
+def ecr_manager(
+    crds: None, core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str
+) -> Iterator[tuple[str, list[str]]]:
+    """A cluster manager with one ECR entry over three namespaces: its name and theirs."""
     namespaces = [namespace, f"{namespace}-b", f"{namespace}-c"]
     for extra in namespaces[1:]:
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=extra)))
@@ -84,42 +86,47 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(  # noqa: PL
     body = manager_body(name, [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}], cluster=True)
     body["spec"]["target"] = {"namespaces": {"names": namespaces}}
     create_manager(custom, None, body)
-    try:
-        uids: dict[str, str] = {}
-        versions: dict[str, set[str]] = {ns: set() for ns in namespaces}
-        passes = 0
-        while simulated.now < SIM_START + datetime.timedelta(hours=48):
-            raw = get_manager(custom, None, name)
-            result = asyncio.run(
-                reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client))
-            )
-            passes += 1
-            for ns in namespaces:
-                secret = core.read_namespaced_secret("ecr-pull", ns)
-                assert uids.setdefault(ns, secret.metadata.uid) == secret.metadata.uid, (
-                    "the Secret was recreated instead of updated in place"
-                )
-                versions[ns].add(secret.metadata.resource_version)
-                assert simulated.now < _token_expiry(core, ns, "ecr-pull"), (
-                    f"{ns} held an expired token at {simulated.now}"
-                )
-            # Up to the next pass the Secret stays as it is: still valid at that moment?
-            delay = datetime.timedelta(seconds=_next_delay(result))
-            simulated.now += delay
-            for ns in namespaces:
-                assert simulated.now < _token_expiry(core, ns, "ecr-pull"), (
-                    f"{ns} at {simulated.now}"
-                )
-        # 48 h of 12 h tokens renewed at about half-life: 8 tokens, give or take the jitter.
-        assert 7 <= simulated.issued <= 10
+    yield name, namespaces
+    delete_manager(custom, None, name)
+    for extra in namespaces[1:]:
+        core.delete_namespace(extra)
+
+
+def test_forty_eight_hours_never_expired_and_one_update_per_renewal(
+    api_client: client.ApiClient,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    ecr_manager: tuple[str, list[str]],
+    simulated: Simulation,
+) -> None:
+    name, namespaces = ecr_manager
+    uids: dict[str, str] = {}
+    versions: dict[str, set[str]] = {ns: set() for ns in namespaces}
+    passes = 0
+    while simulated.now < SIM_START + datetime.timedelta(hours=48):
+        raw = get_manager(custom, None, name)
+        result = asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client)))
+        passes += 1
         for ns in namespaces:
-            # One create, then exactly one in-place update per renewal.
-            assert len(versions[ns]) == simulated.issued
-        assert passes < 48 * 2 + 2 * simulated.issued
-    finally:
-        delete_manager(custom, None, name)
-        for extra in namespaces[1:]:
-            core.delete_namespace(extra)
+            secret = core.read_namespaced_secret("ecr-pull", ns)
+            assert uids.setdefault(ns, secret.metadata.uid) == secret.metadata.uid, (
+                "the Secret was recreated instead of updated in place"
+            )
+            versions[ns].add(secret.metadata.resource_version)
+            assert simulated.now < _token_expiry(core, ns, "ecr-pull"), (
+                f"{ns} held an expired token at {simulated.now}"
+            )
+        # Up to the next pass the Secret stays as it is: still valid at that moment?
+        delay = datetime.timedelta(seconds=_next_delay(result))
+        simulated.now += delay
+        for ns in namespaces:
+            assert simulated.now < _token_expiry(core, ns, "ecr-pull"), f"{ns} at {simulated.now}"
+    # 48 h of 12 h tokens renewed at about half-life: 8 tokens, give or take the jitter.
+    assert 7 <= simulated.issued <= 10
+    for ns in namespaces:
+        # One create, then exactly one in-place update per renewal.
+        assert len(versions[ns]) == simulated.issued
+    assert passes < 48 * 2 + 2 * simulated.issued
 
 
 def _pass(api_client: client.ApiClient, custom: client.CustomObjectsApi, name: str) -> None:
@@ -127,20 +134,11 @@ def _pass(api_client: client.ApiClient, custom: client.CustomObjectsApi, name: s
     asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client)))
 
 
-def _password(core: client.CoreV1Api, namespace: str) -> str:
-    return str(
-        docker_config(core.read_namespaced_secret("ecr-pull", namespace))["auths"][REGISTRY][
-            "password"
-        ]
-    )
-
-
-def test_after_a_restart_a_tenants_rewritten_copy_is_never_fanned_out(  # noqa: PLR0917
-    crds: None,
+def test_after_a_restart_a_tenants_rewritten_copy_is_never_fanned_out(
     api_client: client.ApiClient,
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
-    namespace: str,
+    ecr_manager: tuple[str, list[str]],
     simulated: Simulation,
 ) -> None:
     """A restart takes the token back only from a copy whose digest status recorded.
@@ -148,48 +146,37 @@ def test_after_a_restart_a_tenants_rewritten_copy_is_never_fanned_out(  # noqa: 
     Before, the first copy found in any target namespace was reused until renewal: a tenant
     who rewrote theirs had their bytes copied to every other namespace for hours.
     """
-    namespaces = [namespace, f"{namespace}-b", f"{namespace}-c"]
-    for extra in namespaces[1:]:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=extra)))
+    name, namespaces = ecr_manager
     tenant, gone_meanwhile, intact = namespaces
-    name = f"seed-{uuid.uuid4().hex[:6]}"
-    body = manager_body(name, [{"name": "ecr-pull", "ecr": {"registry": REGISTRY}}], cluster=True)
-    body["spec"]["target"] = {"namespaces": {"names": namespaces}}
-    create_manager(custom, None, body)
-    try:
+    _pass(api_client, custom, name)
+    _pass(api_client, custom, name)  # the status report the marking pass left to it
+    issued = _password(core, intact)
+    assert get_manager(custom, None, name)["status"]["entries"][0]["tokenDigest"]
+
+    def restart_with(tampered: list[str], deleted: list[str]) -> None:
+        forged = {"auths": {REGISTRY: {"username": "AWS", "password": "tenant-bytes"}}}
+        for ns in tampered:
+            secret = core.read_namespaced_secret("ecr-pull", ns)
+            secret.data = {
+                ".dockerconfigjson": base64.b64encode(json.dumps(forged).encode()).decode()
+            }
+            core.replace_namespaced_secret("ecr-pull", ns, secret)
+        for ns in deleted:
+            core.delete_namespaced_secret("ecr-pull", ns)
+        simulated.now += datetime.timedelta(minutes=5)
+        _start(api_client, simulated)  # the process's memory of the token is gone
         _pass(api_client, custom, name)
-        _pass(api_client, custom, name)  # the status report the marking pass left to it
-        issued = _password(core, intact)
-        assert get_manager(custom, None, name)["status"]["entries"][0]["tokenDigest"]
 
-        def restart_with(tampered: list[str], deleted: list[str]) -> None:
-            forged = {"auths": {REGISTRY: {"username": "AWS", "password": "tenant-bytes"}}}
-            for ns in tampered:
-                secret = core.read_namespaced_secret("ecr-pull", ns)
-                secret.data = {
-                    ".dockerconfigjson": base64.b64encode(json.dumps(forged).encode()).decode()
-                }
-                core.replace_namespaced_secret("ecr-pull", ns, secret)
-            for ns in deleted:
-                core.delete_namespaced_secret("ecr-pull", ns)
-            simulated.now += datetime.timedelta(minutes=5)
-            _start(api_client, simulated)  # the process's memory of the token is gone
-            _pass(api_client, custom, name)
+    # One intact copy left: it is the one reused, no new token, the forgery undone.
+    before = simulated.issued
+    restart_with([tenant], [gone_meanwhile])
+    assert simulated.issued == before
+    assert [_password(core, ns) for ns in namespaces] == [issued] * 3
 
-        # One intact copy left: it is the one reused, no new token, the forgery undone.
-        before = simulated.issued
-        restart_with([tenant], [gone_meanwhile])
-        assert simulated.issued == before
-        assert [_password(core, ns) for ns in namespaces] == [issued] * 3
-
-        # No copy status vouches for: a new token, never the tenant's bytes.
-        restart_with([tenant], [gone_meanwhile, intact])
-        assert simulated.issued == before + 1
-        fresh = _password(core, gone_meanwhile)
-        assert fresh != "tenant-bytes"
-        assert fresh != issued
-        assert [_password(core, ns) for ns in namespaces] == [fresh] * 3
-    finally:
-        delete_manager(custom, None, name)
-        for extra in namespaces[1:]:
-            core.delete_namespace(extra)
+    # No copy status vouches for: a new token, never the tenant's bytes.
+    restart_with([tenant], [gone_meanwhile, intact])
+    assert simulated.issued == before + 1
+    fresh = _password(core, gone_meanwhile)
+    assert fresh != "tenant-bytes"
+    assert fresh != issued
+    assert [_password(core, ns) for ns in namespaces] == [fresh] * 3
