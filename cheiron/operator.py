@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from cheiron import metrics
-from cheiron.api.meta import FINALIZER, PREFIX
+from cheiron.api.meta import FINALIZER, LEGACY_SPEC_COPY, PREFIX
 from cheiron.k8s.client import api_client
 from cheiron.k8s.lease import LeaderElection
 from cheiron.k8s.objects import Kube
@@ -155,7 +155,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
     version left is removed by the first event kopf handles after an upgrade.
     """
 
-    LEGACY = f"{PREFIX}/last-handled-configuration"
+    LEGACY = LEGACY_SPEC_COPY
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         """The same empty essence for every object: no change is ever detected."""
@@ -331,14 +331,11 @@ def run(options: Options) -> None:
             fetch_ecr=ecr.fetch,
         )
     )
-    # Imported for their side effect: registering the handlers.
-    import cheiron.controllers.managers  # noqa: PLC0415
-
+    # Managers are driven by their informers (cheiron.controllers.lifecycles); kopf keeps
+    # the backups' daemons (a cluster-wide operator only) and the admission webhooks.
     if not options.namespaces:
         from cheiron.controllers.backup import watch_backups  # noqa: PLC0415
-        from cheiron.controllers.managers import watch_cluster_managers  # noqa: PLC0415
 
-        watch_cluster_managers()
         watch_backups()
 
     if options.webhook is not None:

@@ -33,6 +33,8 @@ OWNER_UID_LABEL = f"{PREFIX}/owner-uid"
 OWNER_ANNOTATION = f"{PREFIX}/owner"
 
 FINALIZER = f"{PREFIX}/finalizer"
+# Where kopf, in earlier versions, copied each spec (inline passwords too): removed on sight.
+LEGACY_SPEC_COPY = f"{PREFIX}/last-handled-configuration"
 TRUE = "true"
 
 

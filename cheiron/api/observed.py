@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cheiron.api.meta import OWNER_UID_LABEL, PREFIX, is_ignored
+from pydantic import ValidationError
+
+from cheiron.api.meta import LEGACY_SPEC_COPY, OWNER_UID_LABEL, PREFIX, is_ignored
 from cheiron.api.models import (
     BackedUpImage,
     ClusterImageBackupSpec,
@@ -231,6 +233,85 @@ def manager_info(kind: ManagerKind, body: Mapping[str, Any], *, eatr: bool = Fal
         spec=spec_model.model_validate(body.get("spec") or {}),
         deleting=bool(meta.get("deletionTimestamp")),
         eatr=eatr and kind is ManagerKind.CLUSTER,
+    )
+
+
+@dataclass(frozen=True)
+class ManagerObject:
+    """A manager as its lifecycle needs it: the parsed spec (None when malformed) and its body.
+
+    The body (metadata, spec, status) is what a pass reads its previous status from and
+    reports an invalid spec on; it is never changed in place.
+    """
+
+    kind: ManagerKind
+    namespace: str | None
+    name: str
+    uid: str
+    resource_version: str
+    generation: int
+    deleting: bool
+    finalizers: tuple[str, ...]
+    # An earlier version's copy of the spec is on the object: remove it.
+    legacy_copy: bool
+    info: ManagerInfo | None
+    body: Mapping[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """The same key as ManagerInfo.key."""
+        if self.namespace is None:
+            return f"{self.kind}/{self.name}"
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+# What manager_object parsed, by UID: (generation, deleting, ManagerInfo or None).
+ParsedManagers = dict[str, tuple[int, bool, "ManagerInfo | None"]]
+
+
+def manager_object(
+    kind: ManagerKind,
+    body: Mapping[str, Any],
+    *,
+    eatr: bool = False,
+    parsed: ParsedManagers | None = None,
+) -> ManagerObject:
+    """A manager for its lifecycle; a malformed spec gives `info` None, not an error.
+
+    With `parsed`, a spec is validated once per generation: a manager's own status writes
+    (most of its events) do not change its spec.
+    """
+    meta = _meta(body)
+    uid = meta.get("uid") or ""
+    generation = int(meta.get("generation") or 0)
+    deleting = bool(meta.get("deletionTimestamp"))
+    known = parsed.get(uid) if parsed is not None else None
+    if known is not None and known[:2] == (generation, deleting):
+        info = known[2]
+    else:
+        try:
+            info = manager_info(kind, body, eatr=eatr)
+        except ValidationError:
+            info = None  # reported on the object by its own loop; provides nothing
+        if parsed is not None:
+            parsed[uid] = (generation, deleting, info)
+    slim_meta = {
+        k: meta[k]
+        for k in ("name", "namespace", "uid", "generation", "deletionTimestamp")
+        if k in meta
+    }
+    return ManagerObject(
+        kind=kind,
+        namespace=meta.get("namespace") if kind is ManagerKind.NAMESPACED else None,
+        name=meta.get("name") or "",
+        uid=uid,
+        resource_version=str(meta.get("resourceVersion") or ""),
+        generation=generation,
+        deleting=deleting,
+        finalizers=tuple(meta.get("finalizers") or ()),
+        legacy_copy=LEGACY_SPEC_COPY in (meta.get("annotations") or {}),
+        info=info,
+        body={"metadata": slim_meta, "spec": body.get("spec"), "status": body.get("status")},
     )
 
 

@@ -1,23 +1,34 @@
-"""The per-object loops of kopf daemons: reconcile, then sleep until the delay or a wake-up."""
+"""The per-object loops of the controllers: reconcile, then sleep until the delay or a wake-up."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
-
-import kopf
+from typing import Any, Protocol
 
 from cheiron.runtime.state import runtime
 
 
-async def wake_loop(
-    key: str, stopped: kopf.DaemonStopped, once: Callable[[], Awaitable[float]]
-) -> None:
+class Stopped(Protocol):
+    """Set when a loop must end: kopf's DaemonStopped, or an asyncio.Event."""
+
+    def is_set(self) -> bool:
+        """Whether the loop must end."""
+        ...
+
+    def wait(self) -> Awaitable[Any]:
+        """Wait until it is set."""
+        ...
+
+
+async def wake_loop(key: str, stopped: Stopped, once: Callable[[], Awaitable[float]]) -> None:
     """Run `once` until stopped: again after the delay it returns, or at once when woken."""
     rt = runtime()
-    wake = rt.wakeups.setdefault(key, asyncio.Event())
+    wake = rt.wakeups[key] = asyncio.Event()
     try:
-        while not stopped:
+        while not stopped.is_set():
             wake.clear()
             delay = await once()
+            if stopped.is_set():
+                break
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stopped.wait())
             try:
@@ -28,4 +39,6 @@ async def wake_loop(
                 waiter.cancel()
                 stopper.cancel()
     finally:
-        rt.wakeups.pop(key, None)
+        # A loop started anew for the key (a manager deleted and created again) keeps its own.
+        if rt.wakeups.get(key) is wake:
+            del rt.wakeups[key]

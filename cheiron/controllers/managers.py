@@ -1,8 +1,9 @@
-"""Manager handlers: one reconcile loop (kopf daemon) per manager, woken by informer events.
+"""The manager controller: one pass of a manager, its reconcile loop, its cleanup on deletion.
 
 The loop walks the manager machine (cheiron.fsm.manager): resolve the entries, write the
 Secrets that differ from what the watches saw, mark the ServiceAccounts or Pods of the target
-namespaces, and write status only when it changed. A finalizer cleans up on deletion.
+namespaces, and write status only when it changed. cheiron.controllers.lifecycles starts,
+wakes and stops the loops and holds the finalizer until the cleanup here has run.
 """
 
 import asyncio
@@ -12,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-import kopf
 from pydantic import ValidationError
 from transitions import MachineError
 
@@ -23,11 +23,12 @@ from cheiron.api.observed import (
     PLURALS,
     ManagerInfo,
     ManagerKind,
+    ManagerObject,
     SecretInfo,
     manager_info,
 )
 from cheiron.controllers.accounts import sync_namespace
-from cheiron.controllers.loops import wake_loop
+from cheiron.controllers.loops import Stopped, wake_loop
 from cheiron.dockerconfig import DockerConfig
 from cheiron.fsm.manager import (
     FAIL,
@@ -76,7 +77,7 @@ from cheiron.pullsecrets.status import (
     recorded_entries,
 )
 from cheiron.runtime.state import runtime
-from cheiron.runtime.views import Views, current
+from cheiron.runtime.views import Views
 from cheiron.sources.ecr import EcrError
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,19 @@ REPORT_DELAY = 5.0
 IDLE_SECONDS = 24 * 3600.0
 
 
-def _key(kind: ManagerKind, body: kopf.Body) -> str:
-    meta = body.metadata
-    return f"{kind}/{meta.namespace}/{meta.name}" if meta.namespace else f"{kind}/{meta.name}"
+# A manager's object as the API returns it (metadata, spec, status); never changed in place.
+Body = Mapping[str, Any]
+
+
+def _meta(body: Body) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = body.get("metadata") or {}
+    return meta
+
+
+def _key(kind: ManagerKind, body: Body) -> str:
+    meta = _meta(body)
+    namespace, name = meta.get("namespace"), meta.get("name")
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
 def _manager_ref(manager: ManagerInfo) -> ObjectRef:
@@ -101,9 +112,10 @@ def _manager_ref(manager: ManagerInfo) -> ObjectRef:
     return ObjectRef(manager.kind, api_version, manager.name, manager.namespace, manager.uid)
 
 
-def _ref(kind: ManagerKind, body: kopf.Body) -> ObjectRef:
-    meta = body.metadata
-    return ObjectRef(kind, f"{API_GROUP}/{API_VERSION}", meta.name, meta.namespace, meta.uid)
+def _ref(kind: ManagerKind, body: Body) -> ObjectRef:
+    meta = _meta(body)
+    api_version = f"{API_GROUP}/{API_VERSION}"
+    return ObjectRef(kind, api_version, meta["name"], meta.get("namespace"), meta.get("uid", ""))
 
 
 # --- status --------------------------------------------------------------------------
@@ -116,19 +128,19 @@ def invalid_message(error: ValidationError) -> str:
     )
 
 
-async def write_status(plural: str, body: kopf.Body, wanted: dict[str, Any]) -> bool:
+async def write_status(plural: str, body: Body, wanted: dict[str, Any]) -> bool:
     """Patch the status fields in `wanted` unless they already hold those values."""
     current = dict(body.get("status") or {})
     if all(current.get(k) == v for k, v in wanted.items()):
         return False
-    meta = body.metadata
+    meta = _meta(body)
     await asyncio.to_thread(
-        runtime().kube.patch_manager_status, plural, meta.namespace, meta.name, wanted
+        runtime().kube.patch_manager_status, plural, meta.get("namespace"), meta["name"], wanted
     )
     return True
 
 
-async def _write_status(kind: ManagerKind, body: kopf.Body, wanted: dict[str, Any]) -> bool:
+async def _write_status(kind: ManagerKind, body: Body, wanted: dict[str, Any]) -> bool:
     return await write_status(PLURALS[kind], body, wanted)
 
 
@@ -376,10 +388,10 @@ async def reconcile_namespace(key: str, namespace: str, idx: Views) -> None:
 
 
 async def _invalid(
-    kind: ManagerKind, body: kopf.Body, error: ValidationError, previous: dict[str, Any]
+    kind: ManagerKind, body: Body, error: ValidationError, previous: dict[str, Any]
 ) -> Pass:
     """Report a spec the schema should have refused: which field, never the values."""
-    generation = int(body.metadata.get("generation") or 0)
+    generation = int(_meta(body).get("generation") or 0)
     message = invalid_message(error)
     wanted = {
         "phase": INVALID,
@@ -417,17 +429,24 @@ def _to_sync(manager: ManagerInfo, targets: Iterable[str], changes: SecretWrites
     return written
 
 
-async def reconcile(kind: ManagerKind, body: kopf.Body, idx: Views) -> Pass:
-    """One pass of the manager machine, from the phase status shows."""
+async def reconcile(
+    kind: ManagerKind, body: Body, idx: Views, manager: ManagerInfo | None = None
+) -> Pass:
+    """One pass of the manager machine, from the phase status shows.
+
+    `manager` is the spec as the informer validated it; without it, it is validated here.
+    """
     rt = runtime()
     key = _key(kind, body)
     previous = dict(body.get("status") or {})
     machine = ManagerMachine(previous.get("phase"))
-    try:
-        manager, error = manager_info(kind, body, eatr=rt.eatr), None
-    except ValidationError as e:
-        manager, error = None, e
-    new_spec = previous.get("observedGeneration") != body.metadata.get("generation")
+    error: ValidationError | None = None
+    if manager is None:
+        try:
+            manager = manager_info(kind, body, eatr=rt.eatr)
+        except ValidationError as e:
+            error = e
+    new_spec = previous.get("observedGeneration") != _meta(body).get("generation")
     start = Start(valid=error is None, inputs_changed=key in rt.inputs_changed)
     rt.inputs_changed.discard(key)
     try:
@@ -501,7 +520,7 @@ def _remember_refusals(
     return after
 
 
-async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: kopf.Body, idx: Views) -> Pass:
+async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: Body, idx: Views) -> Pass:
     """Resolve, write the Secrets, mark the objects, report: the pure pass decides each."""
     rt = runtime()
     previous = dict(body.get("status") or {})
@@ -608,10 +627,10 @@ def _observe(  # noqa: PLR0917 - one call site, the pass's own results
         metrics.LAST_SYNC.labels(key).set_to_current_time()
 
 
-async def _report_failure(kind: ManagerKind, body: kopf.Body, error: Exception, phase: str) -> None:
+async def _report_failure(kind: ManagerKind, body: Body, error: Exception, phase: str) -> None:
     """Show a failed pass in status (best effort); the type and API reason, never a body."""
     status = dict(body.get("status") or {})
-    generation = int(body.metadata.get("generation") or 0)
+    generation = int(_meta(body).get("generation") or 0)
     detail = getattr(error, "reason", None) or type(error).__name__
     message = f"reconcile failed ({type(error).__name__}: {detail}); retrying"
     wanted = {
@@ -644,17 +663,21 @@ def _next_delay(result: Pass) -> float:
     return delay
 
 
-async def _loop(
-    kind: ManagerKind, body: kopf.Body, stopped: kopf.DaemonStopped, idx: Views
+async def run_loop(
+    obj: ManagerObject, current: Callable[[], ManagerObject | None], stopped: Stopped, idx: Views
 ) -> None:
-    key = _key(kind, body)
+    """A manager's reconcile loop: each pass reads the manager as the informer has it now."""
+    key = obj.key
     # Nothing decides from a half-filled cache.
     await idx.caches.wait_synced()
 
     async def once() -> float:
+        now = current()
+        if now is None or now.deleting:
+            return IDLE_SECONDS  # its lifecycle stops this loop
         try:
             with metrics.timed("manager"):
-                result = await reconcile(kind, body, idx)
+                result = await reconcile(now.kind, now.body, idx, now.info)
             return _next_delay(result)
         except Exception as e:
             metrics.ERRORS.labels("manager", type(e).__name__).inc()
@@ -664,73 +687,22 @@ async def _loop(
     await wake_loop(key, stopped, once)
 
 
-async def _until_cache_shows_deleting(uid: str, idx: Views, timeout: float = 10.0) -> None:
-    """Kopf may call on.delete before the manager informer saw the deletion mark."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if all(m.deleting for m in idx.managers() if m.uid == uid):
-            return
-        await asyncio.sleep(0.05)
-
-
-async def _cleanup(kind: ManagerKind, body: kopf.Body, idx: Views) -> None:
+async def cleanup(obj: ManagerObject, idx: Views) -> None:
+    """Delete a manager's Secrets and take its names off every object; safe to repeat."""
     kube = runtime().kube
-    uid = body.metadata.uid
-    await _until_cache_shows_deleting(uid or "", idx)
+    await idx.caches.wait_synced()
     # An ImagePullSecretManager writes in its own namespace only.
-    scope = body.metadata.namespace if kind is ManagerKind.NAMESPACED else None
-    owned = await asyncio.to_thread(kube.list_owned_secrets, f"{OWNER_UID_LABEL}={uid}", scope)
+    scope = obj.namespace if obj.kind is ManagerKind.NAMESPACED else None
+    owned = await asyncio.to_thread(kube.list_owned_secrets, f"{OWNER_UID_LABEL}={obj.uid}", scope)
     for namespace, name in owned:
         await asyncio.to_thread(kube.delete_secret, namespace, name)
-    # This manager is marked deleting in the index, so it provides nothing any more: every
+    # The cache shows this manager deleting, so it provides nothing any more: every
     # namespace drops its names, and the ServiceAccount controller removes what it added.
     gone = {(ns, name) for ns, name in owned}
     remaining = [s for s in idx.secrets.all() if (s.namespace, s.name) not in gone]
     for namespace in sorted({str(ns) for ns in (*idx.accounts, *idx.pods)}):
         in_ns = {s.name: s for s in remaining if s.namespace == namespace}
         await sync_namespace(namespace, idx, namespace_marks(namespace, idx, in_ns))
-    entries_ = [e.get("name", "") for e in (body.get("status") or {}).get("entries", [])]
-    metrics.forget_manager(_key(kind, body), entries_)
-    runtime().forget(_key(kind, body), uid or "")
-
-
-# What the wake handler saw of each manager: (generation, being deleted).
-_seen_generations: dict[str, tuple[object, bool]] = {}
-
-
-def _register(kind: ManagerKind) -> None:
-    plural = PLURALS[kind]
-
-    @kopf.on.event(API_GROUP, API_VERSION, plural, id=f"{plural}-wake")
-    async def wake(body: kopf.Body, **_: Any) -> None:
-        # Only a new spec or a deletion: the loop's own status writes and kopf's annotations
-        # would otherwise wake it once more after every pass.
-        key = _key(kind, body)
-        seen = (body.metadata.get("generation"), bool(body.metadata.get("deletionTimestamp")))
-        if _seen_generations.get(key) != seen:
-            _seen_generations[key] = seen
-            runtime().wake(key)
-
-    @kopf.daemon(API_GROUP, API_VERSION, plural, id=f"{plural}-loop", cancellation_timeout=10)
-    async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
-        await _loop(kind, body, stopped, current())
-
-    @kopf.on.delete(API_GROUP, API_VERSION, plural, id=f"{plural}-cleanup")
-    async def cleanup(body: kopf.Body, **kwargs: Any) -> None:
-        idx = current()
-        await idx.caches.wait_synced()
-        await _cleanup(kind, body, idx)
-
-
-_register(ManagerKind.NAMESPACED)
-
-
-def watch_cluster_managers() -> None:
-    """Reconcile ClusterImagePullSecretManagers: a cluster-wide operator only.
-
-    kopf watches cluster-scoped kinds across the cluster even when it serves one namespace;
-    a namespaced operator must neither act beyond its namespace nor need the right to read
-    every cluster manager's credentials, so it does not watch them at all.
-    """
-    _register(ManagerKind.CLUSTER)
+    entries_ = [e.get("name", "") for e in (obj.body.get("status") or {}).get("entries", [])]
+    metrics.forget_manager(obj.key, entries_)
+    runtime().forget(obj.key, obj.uid)

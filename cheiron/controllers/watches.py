@@ -6,17 +6,19 @@ loops it concerns and queues keys; the workers do the writes. Keys are
 name)` and `("manager", manager key, ns)` (one manager's Secrets in one namespace).
 """
 
+import asyncio
 from collections.abc import Callable, Hashable
 
 from cheiron.api.observed import (
     DOCKERCONFIGJSON_TYPE,
     ManagerInfo,
-    ManagerKind,
+    ManagerObject,
     NamespaceInfo,
     SecretInfo,
 )
+from cheiron.controllers import lifecycles
 from cheiron.controllers.accounts import account_changed, process_account, sync_namespace
-from cheiron.controllers.managers import reconcile_namespace
+from cheiron.controllers.managers import cleanup, reconcile_namespace, run_loop
 from cheiron.k8s.informer import ADDED, DELETED, LISTED, Key
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views
@@ -95,25 +97,20 @@ async def process(key: Hashable, idx: Views) -> None:
             raise ValueError(f"unknown work key {key!r}")
 
 
-def register(idx: Views) -> None:
-    """Connect the informers of the bulk kinds to the work queue."""
+def register(idx: Views) -> list[lifecycles.Lifecycles]:
+    """Connect the informers of the bulk kinds to the work queue, the managers' to their loops."""
     caches = idx.caches
     caches.namespaces.add_handler(namespace_changed(idx))
     caches.secrets.add_handler(secret_changed(idx))
     caches.accounts.add_handler(account_changed(False, idx))
     caches.pods.add_handler(account_changed(True, idx))
-    for kind, view in ((ManagerKind.NAMESPACED, caches.ipsm), (ManagerKind.CLUSTER, caches.cipsm)):
-        if view is not None:
-            view.add_handler(manager_changed(kind))
 
+    async def loop(
+        obj: ManagerObject, current: Callable[[], ManagerObject | None], stop: asyncio.Event
+    ) -> None:
+        await run_loop(obj, current, stop, idx)
 
-def manager_changed(kind: ManagerKind) -> Callable[[str, Key, object, object], None]:
-    """A manager changed: its loop passes again with the cache that now shows the change."""
+    async def clean(obj: ManagerObject) -> None:
+        await cleanup(obj, idx)
 
-    def handler(_kind: str, key: Key, old: object, new: object) -> None:
-        if old == new and new is not None:
-            return  # status only: what the loop wrote itself
-        namespace, name = key
-        runtime().wake(f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}")
-
-    return handler
+    return lifecycles.register(idx, loop, clean)

@@ -203,6 +203,38 @@ class Kube:
             if e.status != NOT_FOUND:
                 raise
 
+    def patch_manager_metadata(
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        resource_version: str,
+        *,
+        finalizers: list[str],
+        drop_annotations: tuple[str, ...] = (),
+    ) -> bool:
+        """Set a manager's finalizers, drop annotations, if it is still at `resource_version`.
+
+        False when the object changed meanwhile (409) or is gone (404): the caller decides
+        again from the newer object, so that another controller's finalizer is never lost.
+        """
+        metadata: dict[str, Any] = {"finalizers": finalizers, "resourceVersion": resource_version}
+        if drop_annotations:
+            metadata["annotations"] = dict.fromkeys(drop_annotations)
+        body = {"metadata": metadata}
+        try:
+            if namespace is None:
+                self.custom.patch_cluster_custom_object(API_GROUP, API_VERSION, plural, name, body)
+            else:
+                self.custom.patch_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, plural, name, body
+                )
+        except ApiException as e:
+            if e.status in (CONFLICT, NOT_FOUND):
+                return False
+            raise
+        return True
+
     # --- workloads (image backup) ---------------------------------------------------
 
     def patch_workload(

@@ -100,9 +100,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "imagepullsecretmanagers",
         ("list", "watch", "patch"),
         Scope.NAMESPACE,
-        "the manager informer; kopf's event handler, daemon and on.delete; kopf patches its "
-        "finalizer and "
-        "annotations",
+        "the manager informer, which drives each manager's loop; its finalizer "
+        "(Kube.patch_manager_metadata)",
     ),
     Permission(
         API_GROUP,
@@ -132,9 +131,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "clusterimagepullsecretmanagers",
         ("list", "watch", "patch"),
         Scope.CLUSTER_INSTALL,
-        "the manager informer; kopf's event handler, daemon and on.delete; kopf patches its "
-        "finalizer and "
-        "annotations",
+        "the manager informer, which drives each manager's loop; its finalizer "
+        "(Kube.patch_manager_metadata)",
     ),
     Permission(
         API_GROUP,

@@ -292,6 +292,13 @@ class CustomObjectsApi(_Api):
         path = _cluster(_group(group, version), _segment(plural), name)
         return self._patch(path, body, built_in=False)
 
+    def patch_namespaced_custom_object(  # noqa: PLR0917 - the official signature
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any:
+        """PATCH a namespaced custom object."""
+        path = _namespaced(_group(group, version), namespace, _segment(plural), name)
+        return self._patch(path, body, built_in=False)
+
     def patch_cluster_custom_object_status(
         self, group: str, version: str, plural: str, name: str, body: Any
     ) -> Any:

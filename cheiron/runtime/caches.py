@@ -20,12 +20,14 @@ from cheiron.api.observed import (
     BackupInfo,
     ManagerInfo,
     ManagerKind,
+    ManagerObject,
     NamespaceInfo,
+    ParsedManagers,
     SecretInfo,
     WorkloadInfo,
     account_info,
     backup_info,
-    manager_info,
+    manager_object,
     namespace_info,
     relevant_secret,
     secret_info,
@@ -87,6 +89,46 @@ class GroupView(Mapping[Hashable, Sequence[T]]):
         """Hear every informer's changes."""
         for informer in self.informers:
             informer.add_handler(handler)
+
+
+class ManagerView(Mapping[Hashable, Sequence[ManagerInfo]]):
+    """Managers of one kind by group: the valid ones as ManagerInfo, every one as an object."""
+
+    def __init__(self, informers: Sequence[Informer[ManagerObject]]) -> None:
+        """Read `informers` as one."""
+        self.objects = GroupView(informers)
+        self.informers = self.objects.informers
+
+    def __getitem__(self, group: Hashable) -> Sequence[ManagerInfo]:
+        """The valid managers of one group; KeyError when there are none."""
+        found = [o.info for o in self.objects.get(group, ()) if o.info is not None]
+        if not found:
+            raise KeyError(group)
+        return found
+
+    def __iter__(self) -> Iterator[Hashable]:
+        """Every group with at least one valid manager."""
+        return iter([g for g in self.objects if g in self])
+
+    def __len__(self) -> int:
+        """How many groups have valid managers."""
+        return sum(1 for _ in self)
+
+    def __contains__(self, group: object) -> bool:
+        """Whether a valid manager is in `group`."""
+        return any(o.info is not None for o in self.objects.get(group, ()))
+
+    def all(self) -> list[ManagerInfo]:
+        """Every valid manager."""
+        return [o.info for o in self.objects.all() if o.info is not None]
+
+    def get_object(self, namespace: str, name: str) -> ManagerObject | None:
+        """One manager, valid or not, by namespace ("" for a cluster manager) and name."""
+        return self.objects.get_object(namespace, name)
+
+    def add_handler(self, handler: Handler[ManagerObject]) -> None:
+        """Hear every change of these managers (status too)."""
+        self.objects.add_handler(handler)
 
 
 class NamespaceMap(Mapping[str, NamespaceInfo]):
@@ -166,8 +208,8 @@ class Caches:
     secrets: GroupView[SecretInfo]
     accounts: GroupView[AccountInfo]
     pods: GroupView[AccountInfo]
-    ipsm: GroupView[ManagerInfo]
-    cipsm: GroupView[ManagerInfo] | None = None
+    ipsm: ManagerView
+    cipsm: ManagerView | None = None
     backups: GroupView[BackupInfo] | None = None
     workloads: GroupView[WorkloadInfo] | None = None
     started: bool = field(default=False)
@@ -175,7 +217,7 @@ class Caches:
     @property
     def informers(self) -> list[Informer[Any]]:
         """All informers."""
-        views: list[GroupView[Any] | None] = [
+        views: list[GroupView[Any] | ManagerView | None] = [
             self.secrets,
             self.accounts,
             self.pods,
@@ -256,11 +298,16 @@ def build_caches(
     def pod(body: Mapping[str, Any]) -> AccountInfo:
         return account_info(body, pod=True)
 
-    def namespaced_manager(body: Mapping[str, Any]) -> ManagerInfo:
-        return manager_info(ManagerKind.NAMESPACED, body, eatr=eatr)
+    # Specs parsed, per kind and manager UID; a manager's entry goes with it.
+    parsed: dict[ManagerKind, ParsedManagers] = {kind: {} for kind in ManagerKind}
 
-    def cluster_manager(body: Mapping[str, Any]) -> ManagerInfo:
-        return manager_info(ManagerKind.CLUSTER, body, eatr=eatr)
+    def namespaced_manager(body: Mapping[str, Any]) -> ManagerObject:
+        kind = ManagerKind.NAMESPACED
+        return manager_object(kind, body, eatr=eatr, parsed=parsed[kind])
+
+    def cluster_manager(body: Mapping[str, Any]) -> ManagerObject:
+        kind = ManagerKind.CLUSTER
+        return manager_object(kind, body, eatr=eatr, parsed=parsed[kind])
 
     def custom_objects(
         plural: str,
@@ -303,14 +350,20 @@ def build_caches(
             account,
         ),
         pods=per_namespace("pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod, pod),
-        ipsm=custom_objects(
-            PLURALS[ManagerKind.NAMESPACED], _valid(namespaced_manager), _namespace
+        ipsm=ManagerView(
+            custom_objects(
+                PLURALS[ManagerKind.NAMESPACED], namespaced_manager, _namespace
+            ).informers
         ),
     )
     if cluster and not namespaces:
-        caches.cipsm = custom_objects(
-            PLURALS[ManagerKind.CLUSTER], _valid(cluster_manager), _everything
+        caches.cipsm = ManagerView(
+            custom_objects(PLURALS[ManagerKind.CLUSTER], cluster_manager, _everything).informers
         )
+    for kind, view in ((ManagerKind.NAMESPACED, caches.ipsm), (ManagerKind.CLUSTER, caches.cipsm)):
+        if view is not None:
+            view.add_handler(_forget_parsed(parsed[kind]))
+    if cluster and not namespaces:
         caches.backups = custom_objects(BACKUP_PLURAL, _valid(backup_info), _everything)
         workload_lists = {
             "deployments": apps.list_deployment_for_all_namespaces,
@@ -356,29 +409,62 @@ def fixed_caches(
             [view("serviceaccounts", _namespace, (((a.namespace, a.name), a) for a in accounts))]
         ),
         pods=GroupView([view("pods", _namespace, (((p.namespace, p.name), p) for p in pods))]),
-        ipsm=GroupView(
+        ipsm=ManagerView(
             [
                 view(
                     "ipsm",
                     _namespace,
                     (
-                        ((m.namespace or "", m.name), m)
+                        ((m.namespace or "", m.name), _observed(m))
                         for m in managers
                         if m.kind is ManagerKind.NAMESPACED
                     ),
                 )
             ]
         ),
-        cipsm=GroupView(
+        cipsm=ManagerView(
             [
                 view(
                     "cipsm",
                     _everything,
-                    ((("", m.name), m) for m in managers if m.kind is ManagerKind.CLUSTER),
+                    (
+                        (("", m.name), _observed(m))
+                        for m in managers
+                        if m.kind is ManagerKind.CLUSTER
+                    ),
                 )
             ]
         ),
         started=True,
+    )
+
+
+def _forget_parsed(parsed: ParsedManagers) -> Handler[ManagerObject]:
+    """Drop a deleted manager's parsed spec (it may hold inline credentials)."""
+
+    def handler(
+        _kind: str, _key: Key, old: ManagerObject | None, new: ManagerObject | None
+    ) -> None:
+        if new is None and old is not None:
+            parsed.pop(old.uid, None)
+
+    return handler
+
+
+def _observed(manager: ManagerInfo) -> ManagerObject:
+    """A valid manager read once, as the manager informer would keep it (without a body)."""
+    return ManagerObject(
+        kind=manager.kind,
+        namespace=manager.namespace,
+        name=manager.name,
+        uid=manager.uid,
+        resource_version="",
+        generation=manager.generation,
+        deleting=manager.deleting,
+        finalizers=(),
+        legacy_copy=False,
+        info=manager,
+        body={},
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from cheiron.api.models import Mode
 from cheiron.api.observed import AccountInfo, ManagerInfo, ManagerKind, NamespaceInfo, SecretInfo
 from cheiron.pullsecrets.marks import names_in_namespace, offered_for_recovery
-from cheiron.runtime.caches import Caches, GroupView, NamespaceMap
+from cheiron.runtime.caches import Caches, ManagerView, NamespaceMap
 from cheiron.runtime.state import runtime
 
 
@@ -117,7 +117,7 @@ class Views:
 # --- reading the views ---------------------------------------------------------------
 
 
-def managers(*views: GroupView[ManagerInfo]) -> list[ManagerInfo]:
+def managers(*views: ManagerView) -> list[ManagerInfo]:
     """Every valid manager of the given kinds."""
     return [m for view in views for m in view.all()]
 

@@ -13,7 +13,6 @@ import random
 import uuid
 from collections.abc import Iterator
 
-import kopf
 import pytest
 from kubernetes import client
 
@@ -105,7 +104,7 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(
     passes = 0
     while simulated.now < SIM_START + datetime.timedelta(hours=48):
         raw = get_manager(custom, None, name)
-        result = asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client)))
+        result = asyncio.run(reconcile(ManagerKind.CLUSTER, raw, views_from(api_client)))
         passes += 1
         for ns in namespaces:
             secret = core.read_namespaced_secret("ecr-pull", ns)
@@ -131,7 +130,7 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(
 
 def _pass(api_client: client.ApiClient, custom: client.CustomObjectsApi, name: str) -> None:
     raw = get_manager(custom, None, name)
-    asyncio.run(reconcile(ManagerKind.CLUSTER, kopf.Body(raw), views_from(api_client)))
+    asyncio.run(reconcile(ManagerKind.CLUSTER, raw, views_from(api_client)))
 
 
 def test_after_a_restart_a_tenants_rewritten_copy_is_never_fanned_out(

@@ -1,15 +1,18 @@
-"""Opt-out, deletion cleanup and concurrent writers: cheiron removes only what it added."""
+"""Opt-out, finalizer and deletion cleanup, concurrent writers: cheiron removes only its own."""
 
 import threading
+from pathlib import Path
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.meta import ADDED, IGNORE, RECONCILABLE, RECONCILE_WITH, RECONCILED
+from cheiron.api.meta import ADDED, FINALIZER, IGNORE, RECONCILABLE, RECONCILE_WITH, RECONCILED
+from cheiron.devcluster import ControlPlane
 from tests.support.managers import (
     create_manager,
     delete_manager,
+    get_manager,
     inline,
     manager_body,
     pull_secrets,
@@ -125,3 +128,76 @@ def test_concurrent_writer_loses_nothing(
     wait_for_pull_secrets(core, namespace, ["u0", *user_entries, "a", "b"], account="busy")
     final = pull_secrets(core, namespace, "busy")
     assert len(final) == len(set(final))
+
+
+OTHER_FINALIZER = "example.com/keep"
+
+
+def _finalizers(custom: client.CustomObjectsApi, namespace: str, name: str) -> list[str]:
+    return list(get_manager(custom, namespace, name)["metadata"].get("finalizers") or [])
+
+
+def test_another_controllers_finalizer_outlives_the_cleanup(
+    operator: OperatorProcess,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    body = manager_body("m", [inline("a")])
+    body["metadata"]["finalizers"] = [OTHER_FINALIZER]
+    create_manager(custom, namespace, body)
+    wait_for_pull_secrets(core, namespace, ["a"])
+    eventually(
+        lambda: _finalizers(custom, namespace, "m") == [OTHER_FINALIZER, FINALIZER],
+        what="cheiron's finalizer added after the other one",
+    )
+
+    custom.delete_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", "m"
+    )
+    # Cleaned up and released by cheiron; held by the other controller.
+    wait_for_pull_secrets(core, namespace, [])
+    eventually(gone(lambda: core.read_namespaced_secret("a", namespace)), what="Secret a deleted")
+    eventually(
+        lambda: _finalizers(custom, namespace, "m") == [OTHER_FINALIZER],
+        what="only cheiron's finalizer removed",
+    )
+    assert get_manager(custom, namespace, "m")["metadata"].get("deletionTimestamp")
+
+    custom.patch_namespaced_custom_object(
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        "imagepullsecretmanagers",
+        "m",
+        {"metadata": {"finalizers": None}},
+    )
+    eventually(gone(lambda: get_manager(custom, namespace, "m")), what="manager gone")
+
+
+def test_a_manager_deleted_while_the_operator_is_down_is_cleaned_up_at_start(
+    *,
+    control_plane: ControlPlane,
+    crds: None,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    with OperatorProcess(control_plane.kubeconfig_path, tmp_path / "first.log"):
+        create_manager(custom, namespace, manager_body("m", [inline("a")]))
+        wait_for_pull_secrets(core, namespace, ["a"])
+        eventually(lambda: FINALIZER in _finalizers(custom, namespace, "m"), what="finalizer added")
+    custom.delete_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, "imagepullsecretmanagers", "m"
+    )
+    # Held by the finalizer while no operator runs: nothing was cleaned up.
+    assert get_manager(custom, namespace, "m")["metadata"].get("deletionTimestamp")
+    assert pull_secrets(core, namespace) == ["a"]
+
+    with OperatorProcess(control_plane.kubeconfig_path, tmp_path / "second.log"):
+        eventually(gone(lambda: get_manager(custom, namespace, "m")), what="manager released")
+        wait_for_pull_secrets(core, namespace, [])
+        eventually(
+            gone(lambda: core.read_namespaced_secret("a", namespace)), what="Secret a deleted"
+        )

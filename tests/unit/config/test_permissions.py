@@ -17,7 +17,7 @@ ROOT = Path(__file__).parents[3]
 KUBE_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 # Official client methods: verb prefix, then the resource in singular snake case.
 CLIENT_CALL = re.compile(
-    r"^(?P<verb>read|get|list|create|patch|replace|delete)_(?:namespaced_|cluster_)?"
+    r"^(?P<verb>read|get|list|create|patch|replace|delete)_(?P<scope>namespaced_|cluster_)?"
     r"(?P<resource>.+?)(?:_for_all_namespaces)?$"
 )
 CLIENT_VERBS = {"read": "get", "replace": "update"}
@@ -35,8 +35,10 @@ RESOURCES = {
         "clusterimagepullsecretmanagers/status",
         "clusterimagebackups/status",
     },
-    # The only custom objects cheiron writes itself: a backup's pull-Secret manager.
+    # The custom objects cheiron writes itself: a backup's pull-Secret manager, and the
+    # managers' finalizers (cheiron.controllers.lifecycles).
     "custom_object": {"clusterimagepullsecretmanagers"},
+    "namespaced_custom_object": {"imagepullsecretmanagers"},
     "deployment": {"deployments"},
     "daemon_set": {"daemonsets"},
     "stateful_set": {"statefulsets"},
@@ -85,7 +87,8 @@ def _client_calls() -> set[tuple[str, str]]:
             match = CLIENT_CALL.match(node.attr)
             if name in CLIENT_APIS and match:
                 verb = CLIENT_VERBS.get(match["verb"], match["verb"])
-                calls |= {(r, verb) for r in RESOURCES[match["resource"]]}
+                scoped = RESOURCES.get(f"{match['scope'] or ''}{match['resource']}")
+                calls |= {(r, verb) for r in scoped or RESOURCES[match["resource"]]}
     return calls
 
 
@@ -110,10 +113,9 @@ def _informed() -> set[str]:
 @pytest.fixture(scope="module")
 def kopf_selectors() -> dict[str, set[str]]:
     """Resources kopf watches for cheiron's handlers, by handler kind; informers as "informing"."""
-    from cheiron.controllers import backup, managers  # noqa: PLC0415
+    from cheiron.controllers import backup  # noqa: PLC0415
 
-    managers.watch_cluster_managers()  # what `cheiron run --all-namespaces` adds
-    backup.watch_backups()
+    backup.watch_backups()  # what `cheiron run --all-namespaces` adds
     registry = kopf.get_default_registry()
     # kopf has no public listing of registered handlers; its observer reads these too.
     kinds = {
@@ -137,7 +139,7 @@ def test_every_kopf_watch_is_in_the_table(kopf_selectors: dict[str, set[str]]) -
     kopf_watched = set().union(*(v for k, v in kopf_selectors.items() if k != "informing"))
     assert not kopf_watched & {"namespaces", "secrets", "serviceaccounts", "pods", "deployments"}
     needed = {(r, v) for r in watched for v in ("list", "watch")}
-    # Daemons and on.delete handlers: kopf patches finalizers and its annotations.
+    # Backups' daemons: kopf patches their finalizers and its annotations.
     needed |= {(r, "patch") for r in kopf_selectors["spawning"] | kopf_selectors["changing"]}
     assert needed - _table() == set()
 
