@@ -183,8 +183,8 @@ def _count_reconciled(
 ) -> None:
     """Refresh a namespace's managers when one of its objects becomes reconciled or stops being so.
 
-    `status.reconciledObjects` then follows a second after the first change instead of at
-    the next resync; a burst of changes makes one pass.
+    `status.reconciledObjects` then follows once the changes pause (1.5 s, at most 10 s
+    after the first) instead of at the next resync; a burst of changes makes one pass.
     """
     rt = runtime()
     key = (namespace, name, pod)

@@ -85,9 +85,10 @@ log = logging.getLogger(__name__)
 ECR_ERROR = "EcrError"
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_ERROR = "ReconcileError"
-# After a pass that wrote marks, the appends change the counts, and the first change wakes
-# the manager a second later for the report; when nothing changes, it comes after this.
-REPORT_DELAY = 5.0
+# After a pass that wrote marks, the appends it caused change the counts, and the report
+# follows once those changes pause (Runtime.wake_soon). Only when none come (the marked
+# accounts were deleted meanwhile) does it wait this long.
+REPORT_DELAY = 30.0
 # An Invalid manager's loop sleeps until its spec changes; the informer wakes it then.
 IDLE_SECONDS = 24 * 3600.0
 
@@ -583,10 +584,9 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: Body, idx: 
     )
     if marked and result.ready and manager.key not in rt.status_deferred:
         # The ServiceAccount (or Pod) controller appends next and counts change: the next
-        # pass, a second after the first change, reports it all in one status write
-        # instead of two. Never
-        # twice in a row, so that status cannot lag behind forever; never for a Degraded
-        # pass, whose failures (and their backoff) are reported at once.
+        # pass, once those changes pause, reports it all in one status write instead of
+        # one per burst. Never twice in a row, so that status cannot lag behind forever;
+        # never for a Degraded pass, whose failures (and their backoff) are reported at once.
         rt.status_deferred.add(manager.key)
         log.info("reconciled %s: %s, %d writes, status follows", manager.key, ended.phase, writes)
         return replace(ended, report_soon=True)

@@ -71,7 +71,8 @@ class Runtime:
     caches: Caches | None = None
     queue: "WorkQueue[Hashable] | None" = None
     events: EventAggregator | None = None
-    _soon: dict[str, Any] = field(default_factory=dict)
+    # Pending wake_soon calls: the timer and when its burst began.
+    _soon: dict[str, tuple[asyncio.TimerHandle, float]] = field(default_factory=dict)
 
     def forget(self, key: str, uid: str) -> None:
         """Drop what the process remembers of a deleted manager."""
@@ -83,7 +84,7 @@ class Runtime:
         for token in [t for t in self.tokens if t[0] == uid]:
             del self.tokens[token]
         if (soon := self._soon.pop(key, None)) is not None:
-            soon.cancel()
+            soon[0].cancel()
 
     def wake(self, *keys: str) -> None:
         """Make the named managers' loops reconcile now."""
@@ -91,17 +92,25 @@ class Runtime:
             if (event := self.wakeups.get(key)) is not None:
                 event.set()
 
-    def wake_soon(self, *keys: str, interval: float = 1.0) -> None:
-        """Wake the named loops once, `interval` after the first call of a burst.
+    def wake_soon(self, *keys: str, interval: float = 1.5, cap: float = 10.0) -> None:
+        """Wake the named loops once, when a burst of calls has been quiet for `interval`.
 
         For what only refreshes status (counts): the five ServiceAccounts of a namespace,
         or 5,000, becoming reconciled one after the other cost one pass and one status
-        write, not one per account.
+        write, not one per account, even when a busy API server spreads them over seconds.
+        A burst that never pauses still wakes them `cap` after its first call.
         """
         loop = asyncio.get_running_loop()
+        now = loop.time()
         for key in keys:
-            if key not in self._soon:
-                self._soon[key] = loop.call_later(interval, self._wake_now, key)
+            first = now
+            if (pending := self._soon.get(key)) is not None:
+                timer, first = pending
+                if min(now + interval, first + cap) <= timer.when():
+                    continue
+                timer.cancel()
+            due = min(now + interval, first + cap)
+            self._soon[key] = (loop.call_at(due, self._wake_now, key), first)
 
     def _wake_now(self, key: str) -> None:
         self._soon.pop(key, None)
