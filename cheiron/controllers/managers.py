@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from transitions import MachineError
 
 from cheiron import API_GROUP, API_VERSION, metrics
-from cheiron.api.meta import OWNER_UID_LABEL
+from cheiron.api.meta import OWNER_UID_LABEL, is_ignored
 from cheiron.api.models import EcrSource, Mode, SecretEntry
 from cheiron.api.observed import (
     PLURALS,
@@ -86,8 +86,8 @@ ECR_ERROR = "EcrError"
 INVALID_SPEC = "InvalidSpec"
 RECONCILE_ERROR = "ReconcileError"
 # After a pass that wrote marks, the appends it caused change the counts, and the report
-# follows once those changes pause (Runtime.wake_soon). Only when none come (the marked
-# accounts were deleted meanwhile) does it wait this long.
+# follows once those changes pause (Runtime.wake_soon). Only when none come although some
+# were expected (the marked accounts were deleted meanwhile) does it wait this long.
 REPORT_DELAY = 30.0
 # An Invalid manager's loop sleeps until its spec changes; the informer wakes it then.
 IDLE_SECONDS = 24 * 3600.0
@@ -588,6 +588,10 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: Body, idx: 
         # one per burst. Never twice in a row, so that status cannot lag behind forever;
         # never for a Degraded pass, whose failures (and their backoff) are reported at once.
         rt.status_deferred.add(manager.key)
+        if not _flips_expected(result.marks, manager.mode):
+            # Marks on objects already reconciled change no count: nothing else would wake
+            # the report.
+            rt.wake_soon(manager.key)
         log.info("reconciled %s: %s, %d writes, status follows", manager.key, ended.phase, writes)
         return replace(ended, report_soon=True)
     rt.status_deferred.discard(manager.key)
@@ -600,6 +604,20 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: Body, idx: 
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
     return ended
+
+
+def _flips_expected(marks: Iterable[NamespaceMarks], mode: Mode) -> bool:
+    """Whether an object the pass marked is yet to become reconciled (which wakes the report)."""
+    reconciled = runtime().reconciled
+    pod = mode is Mode.POD
+    for m in marks:
+        if m.ignored:
+            continue
+        for obj, names in m.pods if pod else m.accounts:
+            key = (m.namespace, obj.name, pod)
+            if names and not is_ignored(obj.annotations) and key not in reconciled:
+                return True
+    return False
 
 
 def _observe(  # noqa: PLR0917 - one call site, the pass's own results
