@@ -148,11 +148,12 @@ async def _keep_heap_frozen() -> None:
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
-    """Keeps no last-handled copy of the managers: cheiron has no on-create or on-update handler.
+    """Keeps no last-handled copy of the backups: cheiron has no on-create or on-update handler.
 
     kopf's annotation storage copied every spec into an annotation, inline passwords
-    included, and cost a patch and a deep copy per manager event. The copy an earlier
-    version left is removed by the first event kopf handles after an upgrade.
+    included, and cost a patch and a deep copy per event. The copy an earlier version left
+    is removed by the first event kopf handles after an upgrade (on a manager, by
+    cheiron.controllers.lifecycles, now that kopf no longer handles managers).
     """
 
     LEGACY = LEGACY_SPEC_COPY

@@ -41,6 +41,11 @@ PLURALS = {
 }
 
 
+def manager_key(kind: "ManagerKind", namespace: str | None, name: str) -> str:
+    """A manager's key: `Kind/namespace/name`, or `Kind/name` for a cluster manager."""
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
 @dataclass(frozen=True)
 class ManagerInfo:
     """A manager as observed: identity and validated spec."""
@@ -59,9 +64,7 @@ class ManagerInfo:
     @property
     def key(self) -> str:
         """`Kind/namespace/name` or `Kind/name`: unique, stable, readable in logs."""
-        if self.namespace is None:
-            return f"{self.kind}/{self.name}"
-        return f"{self.kind}/{self.namespace}/{self.name}"
+        return manager_key(self.kind, self.namespace, self.name)
 
     @property
     def mode(self) -> Mode:
@@ -260,9 +263,7 @@ class ManagerObject:
     @property
     def key(self) -> str:
         """The same key as ManagerInfo.key."""
-        if self.namespace is None:
-            return f"{self.kind}/{self.name}"
-        return f"{self.kind}/{self.namespace}/{self.name}"
+        return manager_key(self.kind, self.namespace, self.name)
 
 
 # What manager_object parsed, by UID: (generation, deleting, ManagerInfo or None).

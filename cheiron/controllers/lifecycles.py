@@ -36,17 +36,21 @@ Loop = Callable[
     [ManagerObject, Callable[[], ManagerObject | None], asyncio.Event], Coroutine[Any, Any, None]
 ]
 Cleanup = Callable[[ManagerObject], Awaitable[None]]
+Forget = Callable[[ManagerObject], None]
 
 
 class Lifecycles:
     """The loops and finalizers of one manager kind."""
 
-    def __init__(self, kind: ManagerKind, view: ManagerView, loop: Loop, cleanup: Cleanup) -> None:
-        """Run `loop` per live manager of `view`, and `cleanup` before releasing a deleted one."""
+    def __init__(
+        self, kind: ManagerKind, view: ManagerView, loop: Loop, cleanup: Cleanup, forget: Forget
+    ) -> None:
+        """Run `loop` per live manager, `cleanup` before releasing one, `forget` once gone."""
         self.kind = kind
         self.view = view
         self.loop = loop
         self.cleanup = cleanup
+        self.forget = forget
         self._loops: dict[Key, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._settling: dict[Key, asyncio.Task[None]] = {}
         # Loops asked to stop and not yet ended: a cleanup waits for them.
@@ -63,7 +67,7 @@ class Lifecycles:
             self._stop(key)
             if old is not None:
                 # Gone, with or without our cleanup (a finalizer removed by hand).
-                runtime().forget(old.key, old.uid)
+                self.forget(old)
             return
         seen = (new.generation, new.deleting)
         if self._seen.get(key) != seen:
@@ -167,13 +171,13 @@ class Lifecycles:
             await asyncio.sleep(CONFLICT_PAUSE)
 
 
-def register(idx: Views, loop: Loop, cleanup: Cleanup) -> list[Lifecycles]:
+def register(idx: Views, loop: Loop, cleanup: Cleanup, forget: Forget) -> list[Lifecycles]:
     """Drive the managers of every kind this operator watches."""
     made = []
     for kind, view in ((ManagerKind.NAMESPACED, idx.ipsm), (ManagerKind.CLUSTER, idx.cipsm)):
         if view is None:
             continue
-        lifecycles = Lifecycles(kind, view, loop, cleanup)
+        lifecycles = Lifecycles(kind, view, loop, cleanup, forget)
         view.add_handler(lifecycles.changed)
         made.append(lifecycles)
     return made

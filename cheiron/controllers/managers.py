@@ -26,6 +26,7 @@ from cheiron.api.observed import (
     ManagerObject,
     SecretInfo,
     manager_info,
+    manager_key,
 )
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.loops import Stopped, wake_loop
@@ -104,8 +105,7 @@ def _meta(body: Body) -> Mapping[str, Any]:
 
 def _key(kind: ManagerKind, body: Body) -> str:
     meta = _meta(body)
-    namespace, name = meta.get("namespace"), meta.get("name")
-    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+    return manager_key(kind, meta.get("namespace"), meta.get("name") or "")
 
 
 def _manager_ref(manager: ManagerInfo) -> ObjectRef:
@@ -706,7 +706,10 @@ async def run_loop(
 
 
 async def cleanup(obj: ManagerObject, idx: Views) -> None:
-    """Delete a manager's Secrets and take its names off every object; safe to repeat."""
+    """Delete a manager's Secrets and take its names off every object; safe to repeat.
+
+    What the process remembers of it goes once the object is gone (`forget`).
+    """
     kube = runtime().kube
     await idx.caches.wait_synced()
     # An ImagePullSecretManager writes in its own namespace only.
@@ -721,6 +724,10 @@ async def cleanup(obj: ManagerObject, idx: Views) -> None:
     for namespace in sorted({str(ns) for ns in (*idx.accounts, *idx.pods)}):
         in_ns = {s.name: s for s in remaining if s.namespace == namespace}
         await sync_namespace(namespace, idx, namespace_marks(namespace, idx, in_ns))
+
+
+def forget(obj: ManagerObject) -> None:
+    """Drop what the process keeps of a manager that is gone: its memory and metrics."""
     entries_ = [e.get("name", "") for e in (obj.body.get("status") or {}).get("entries", [])]
     metrics.forget_manager(obj.key, entries_)
     runtime().forget(obj.key, obj.uid)

@@ -18,7 +18,7 @@ from cheiron.api.observed import (
 )
 from cheiron.controllers import lifecycles
 from cheiron.controllers.accounts import account_changed, process_account, sync_namespace
-from cheiron.controllers.managers import cleanup, reconcile_namespace, run_loop
+from cheiron.controllers.managers import cleanup, forget, reconcile_namespace, run_loop
 from cheiron.k8s.informer import ADDED, DELETED, LISTED, Key
 from cheiron.runtime.state import runtime
 from cheiron.runtime.views import Views
@@ -113,4 +113,4 @@ def register(idx: Views) -> list[lifecycles.Lifecycles]:
     async def clean(obj: ManagerObject) -> None:
         await cleanup(obj, idx)
 
-    return lifecycles.register(idx, loop, clean)
+    return lifecycles.register(idx, loop, clean, forget)

@@ -19,7 +19,7 @@ from kubernetes import client
 from cheiron.api.observed import (
     ManagerKind,
 )
-from cheiron.controllers.managers import _next_delay, reconcile
+from cheiron.controllers.managers import Pass, _next_delay, reconcile
 from cheiron.k8s.objects import Kube
 from cheiron.runtime import state as runtime_module
 from cheiron.runtime.state import Runtime, configure
@@ -91,6 +91,12 @@ def ecr_manager(
         core.delete_namespace(extra)
 
 
+def _pass(api_client: client.ApiClient, custom: client.CustomObjectsApi, name: str) -> Pass:
+    """One manager pass in-process, from the manager and caches as the apiserver has them."""
+    raw = get_manager(custom, None, name)
+    return asyncio.run(reconcile(ManagerKind.CLUSTER, raw, views_from(api_client)))
+
+
 def test_forty_eight_hours_never_expired_and_one_update_per_renewal(
     api_client: client.ApiClient,
     core: client.CoreV1Api,
@@ -103,8 +109,7 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(
     versions: dict[str, set[str]] = {ns: set() for ns in namespaces}
     passes = 0
     while simulated.now < SIM_START + datetime.timedelta(hours=48):
-        raw = get_manager(custom, None, name)
-        result = asyncio.run(reconcile(ManagerKind.CLUSTER, raw, views_from(api_client)))
+        result = _pass(api_client, custom, name)
         passes += 1
         for ns in namespaces:
             secret = core.read_namespaced_secret("ecr-pull", ns)
@@ -126,11 +131,6 @@ def test_forty_eight_hours_never_expired_and_one_update_per_renewal(
         # One create, then exactly one in-place update per renewal.
         assert len(versions[ns]) == simulated.issued
     assert passes < 48 * 2 + 2 * simulated.issued
-
-
-def _pass(api_client: client.ApiClient, custom: client.CustomObjectsApi, name: str) -> None:
-    raw = get_manager(custom, None, name)
-    asyncio.run(reconcile(ManagerKind.CLUSTER, raw, views_from(api_client)))
 
 
 def test_after_a_restart_a_tenants_rewritten_copy_is_never_fanned_out(
