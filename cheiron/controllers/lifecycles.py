@@ -55,25 +55,20 @@ class Lifecycles:
         self._settling: dict[Key, asyncio.Task[None]] = {}
         # Loops asked to stop and not yet ended: a cleanup waits for them.
         self._ending: dict[Key, asyncio.Task[None]] = {}
-        # (generation, deleting) of each manager as last seen: what wakes its loop.
-        self._seen: dict[Key, tuple[int, bool]] = {}
 
     def changed(
         self, event: str, key: Key, old: ManagerObject | None, new: ManagerObject | None
     ) -> None:
         """An informer handler: act on what the change means for the manager's lifecycle."""
         if event == DELETED or new is None:
-            self._seen.pop(key, None)
             self._stop(key)
             if old is not None:
                 # Gone, with or without our cleanup (a finalizer removed by hand).
                 self.forget(old)
             return
-        seen = (new.generation, new.deleting)
-        if self._seen.get(key) != seen:
+        if old is None or (old.generation, old.deleting) != (new.generation, new.deleting):
             # Only a new spec or a deletion: the loop's own status writes would otherwise
             # wake it once more after every pass.
-            self._seen[key] = seen
             runtime().wake(new.key)
         has_finalizer = FINALIZER in new.finalizers
         if new.deleting:
