@@ -1,6 +1,8 @@
 """How cheiron scales with namespaces, managers and cluster size, next to a plain-client floor.
 
 Run by hand: uv run python bench/scale.py [--namespaces 1000] [--scenarios converge,burst] [-h]
+New-namespace latency at two sizes in one run:
+  uv run python bench/scale.py --scenarios new-namespace --compare-at 100 --new-namespaces 60
 Starts its own control plane and operator. Each scenario times cheiron and a floor, a plain
 client with --threads threads making cheiron's writes (per namespace: the pull Secret, then a
 mark and an append patch per ServiceAccount) in namespaces of its own; ratio = cheiron / floor.
@@ -616,33 +618,65 @@ class Bench:
             self.notes.append(note)
 
     def new_namespace(self) -> None:
-        """Labelled namespaces one at a time: latency to their `default` listing the Secret."""
+        """Labelled namespaces one at a time: latency to their `default` listing the Secret.
+
+        With --compare-at M (and no converge before it) the same samples are taken at M
+        namespaces first, then at N, in one run: on a shared machine the tail of one run is
+        not comparable with another run's.
+        """
+        smaller = int(self.args.compare_at)
+        if smaller and not self.bench_namespaces and smaller < self.args.namespaces:
+            names = [f"scale-{i:04d}" for i in range(self.args.namespaces)]
+            self.bench_namespaces = names[:smaller]
+            self.make_namespaces(self.bench_namespaces, labelled=True)
+            self.settle()
+            log(f"set-up: the cluster manager over {smaller} namespaces (untimed)")
+            self.create_cluster_manager()
+            end = self.await_cheiron(self.keys(self.bench_namespaces), self.deadline(), "set-up")
+            self.converged = end is not None
+            at_smaller = self.sample_new_namespaces(f"{smaller} ns", "a")
+            rest = names[smaller:]
+            self.make_namespaces(rest, labelled=True)
+            self.await_cheiron(self.keys(rest), self.deadline(), "grow")
+            self.bench_namespaces = names
+            at_full = self.sample_new_namespaces(f"{self.args.namespaces} ns", "b")
+            for name, p in (("p50", 50.0), ("p99", 99.0)):
+                for what, i in (("floor", 0), ("cheiron", 1)):
+                    small = summary(at_smaller[i], p, len(at_smaller[i]))
+                    full = summary(at_full[i], p, len(at_full[i]))
+                    if small and full:
+                        self.notes.append(
+                            f"new-namespace: {what} {name} at {self.args.namespaces} ns / at "
+                            f"{smaller} ns = {full:.3f}s / {small:.3f}s = {full / small:.2f}"
+                        )
+            return
+        if smaller:
+            self.notes.append("--compare-at needs new-namespace to run before converge")
         self.ensure_converged()
-        size = f"{self.args.namespaces} ns"
+        self.sample_new_namespaces(f"{self.args.namespaces} ns", "")
+
+    def sample_new_namespaces(
+        self, size: str, tag: str
+    ) -> tuple[list[float | None], list[float | None]]:
+        """Floor and cheiron samples taken in turns, so that drift weighs on both alike."""
         self.settle()
         samples = int(self.args.new_namespaces)
-        log(f"new-namespace: floor, {samples} namespaces one by one")
+        log(f"new-namespace at {size}: {samples} namespaces one by one, floor and cheiron")
         deadline = self.deadline()
         floor: list[float | None] = []
-        floor_started: dict[str, float] = {}
-        for i in range(samples):
-            ns = f"floor-new-{i:03d}"
-            floor_started[ns] = time.monotonic()
-            floor.append(self.floor_new_namespace(ns, deadline))
-            if floor[-1] is None:
-                break
-        self.settle()
-        log(f"new-namespace: cheiron, {samples} namespaces one by one")
-        deadline = self.deadline()
         latencies: list[float | None] = []
+        floor_started: dict[str, float] = {}
         started: dict[str, float] = {}
         for i in range(samples):
-            ns = f"scale-new-{i:03d}"
+            ns = f"floor-new-{tag}{i:03d}"
+            floor_started[ns] = time.monotonic()
+            floor.append(self.floor_new_namespace(ns, deadline))
+            ns = f"scale-new-{tag}{i:03d}"
             started[ns] = start = time.monotonic()
             self.create_namespace(ns, {LABEL_KEY: LABEL_VALUE})
             end = self.await_cheiron([(ns, "default")], deadline, f"new {ns}")
             latencies.append(None if end is None else end - start)
-            if end is None:
+            if floor[-1] is None or end is None:
                 break
         self.notes.extend(self.hop_notes(started))
         # From the controller-manager's creating `default` on: the part that is cheiron's.
@@ -663,6 +697,7 @@ class Bench:
                         "{:.3f}",
                     )
                 )
+        return floor, latencies
 
     def after_default(self, ns: str) -> float | None:
         """Seconds from `default` appearing in a namespace to its listing the Secret."""
@@ -949,6 +984,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="floor and set-up threads")
     parser.add_argument(
         "--new-namespaces", type=int, default=20, help="new-namespace: samples, one by one"
+    )
+    parser.add_argument(
+        "--compare-at",
+        type=int,
+        default=0,
+        help="new-namespace: sample at this many namespaces too, before growing to --namespaces",
     )
     parser.add_argument("--pods", type=int, default=10_000, help="restart: bare Pods")
     parser.add_argument("--unrelated-secrets", type=int, default=5_000, help="restart: Opaque")
