@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING
 from cheiron import __version__
 from cheiron.api.crd import KINDS, all_crds_yaml, crd_file_name, crd_yaml
 from cheiron.devcluster import (
+    DEFAULT_CONTROLLERS,
     ETCD_VERSION,
     KUBERNETES_VERSION,
+    NODE_CONTROLLERS,
     ControlPlane,
     ControlPlaneError,
+    Node,
+    NodeError,
     default_bin_dir,
 )
 from cheiron.logs import configure as configure_logs
@@ -144,21 +148,77 @@ def _cmd_dev_cluster(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     kubeconfig: Path = args.kubeconfig
-    plane = ControlPlane(bin_dir=args.bin_dir)
+    controllers = DEFAULT_CONTROLLERS + (NODE_CONTROLLERS if args.node else ())
+    plane = ControlPlane(bin_dir=args.bin_dir, controllers=controllers)
+    node = Node(plane, trust=dict(args.trust_registry)) if args.node else None
     try:
         plane.start()
+        if node is not None:
+            node.start()
         plane.write_kubeconfig(kubeconfig)
         print(f"READY {kubeconfig}", flush=True)
         while not stop.wait(1.0):
-            if dead := plane.alive():
+            if dead := plane.alive() + (node.alive() if node is not None else []):
                 print(f"dev-cluster: {', '.join(dead)} exited", file=sys.stderr)
                 return 1
         return 0
-    except ControlPlaneError as e:
+    except (ControlPlaneError, NodeError) as e:
         print(f"dev-cluster: {e}", file=sys.stderr)
         return 1
     finally:
+        if node is not None:
+            node.stop()
         plane.stop()
+
+
+def _trusted_registry(value: str) -> tuple[str, Path]:
+    """HOST:PORT=CA.pem, the CA file readable."""
+    host, sep, ca = value.partition("=")
+    if not sep or not host or not ca:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT=CA.pem, got {value!r}")
+    path = Path(ca)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{ca}: no such file")
+    return host, path
+
+
+def _add_dev_cluster(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The `dev-cluster` subcommand."""
+    dev = sub.add_parser(
+        "dev-cluster",
+        help="run a local control plane (etcd, kube-apiserver, kube-controller-manager)",
+        description=(
+            "Start etcd, kube-apiserver and kube-controller-manager on free loopback ports, "
+            "write an admin kubeconfig, print 'READY <path>' and run until SIGINT or SIGTERM, "
+            "then stop everything and remove the temporary directory. With --node (root "
+            "only), also one real node (containerd, kubelet, kube-scheduler, a pod bridge "
+            "whose forwarded traffic is dropped) and print READY once it is Ready."
+        ),
+    )
+    dev.add_argument("--kubeconfig", type=Path, required=True, help="where to write the kubeconfig")
+    dev.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=default_bin_dir(),
+        help="folder with the binaries (default: the build cache, %(default)s)",
+    )
+    dev.add_argument(
+        "--node",
+        action="store_true",
+        help="run one real node too: Pods pull and start (needs root and `make node-tools`)",
+    )
+    dev.add_argument(
+        "--trust-registry",
+        type=_trusted_registry,
+        action="append",
+        default=[],
+        metavar="HOST:PORT=CA.pem",
+        help=(
+            "let the node pull from https://HOST:PORT, whose certificate CA.pem signed "
+            "(repeatable); images of registries not named here are never fetched"
+        ),
+    )
+    dev.set_defaults(func=_cmd_dev_cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,23 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dry.set_defaults(func=_cmd_plan)
 
-    dev = sub.add_parser(
-        "dev-cluster",
-        help="run a local control plane (etcd, kube-apiserver, kube-controller-manager)",
-        description=(
-            "Start etcd, kube-apiserver and kube-controller-manager on free loopback ports, "
-            "write an admin kubeconfig, print 'READY <path>' and run until SIGINT or SIGTERM, "
-            "then stop everything and remove the temporary directory."
-        ),
-    )
-    dev.add_argument("--kubeconfig", type=Path, required=True, help="where to write the kubeconfig")
-    dev.add_argument(
-        "--bin-dir",
-        type=Path,
-        default=default_bin_dir(),
-        help="folder with the binaries (default: the build cache, %(default)s)",
-    )
-    dev.set_defaults(func=_cmd_dev_cluster)
+    _add_dev_cluster(sub)
     return parser
 
 

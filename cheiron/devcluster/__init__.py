@@ -1,12 +1,22 @@
-"""A real local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback."""
+"""A local cluster on loopback: the control plane, and optionally one real node beside it."""
 
-from cheiron.devcluster.cluster import ControlPlane, ControlPlaneError
+from cheiron.devcluster.cluster import (
+    DEFAULT_CONTROLLERS,
+    NODE_CONTROLLERS,
+    ControlPlane,
+    ControlPlaneError,
+)
+from cheiron.devcluster.node import Node, NodeError
 from cheiron.devcluster.versions import ETCD_VERSION, KUBERNETES_VERSION, default_bin_dir
 
 __all__ = [
+    "DEFAULT_CONTROLLERS",
     "ETCD_VERSION",
     "KUBERNETES_VERSION",
+    "NODE_CONTROLLERS",
     "ControlPlane",
     "ControlPlaneError",
+    "Node",
+    "NodeError",
     "default_bin_dir",
 ]

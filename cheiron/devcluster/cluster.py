@@ -40,6 +40,12 @@ DEFAULT_CONTROLLERS = (
     "statefulset-controller",
     "job-controller",
 )
+# What a cluster with nodes runs besides: the node-lifecycle controller lifts the not-ready
+# taint a kubelet registers with, once the node is Ready (nobody lifts it by hand).
+NODE_CONTROLLERS = (
+    "node-lifecycle-controller",
+    "pod-garbage-collector-controller",
+)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -64,18 +70,83 @@ def free_port() -> int:
 
 
 @dataclass
-class _Process:
+class Component:
+    """One running binary of the local cluster, with its log."""
+
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
 
     def tail(self, lines: int = 30) -> str:
+        """The last lines of its log."""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def wait_ready(self, ready: Callable[[], bool], deadline: float) -> str:
+        """Poll `ready` until it holds; else why not (it exited, or the deadline passed)."""
+        while True:
+            if self.popen.poll() is not None:
+                return f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}"
+            if ready():
+                return ""
+            if time.monotonic() > deadline:
+                return f"{self.name} not ready in time:\n{self.tail()}"
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, SIGKILL after `timeout`; then close the log."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log_file.close()
+
+
+def spawn(name: str, argv: Sequence[str], log_path: Path) -> Component:
+    """Start `argv` with its output in `log_path`, dying with this process."""
+    log_file = log_path.open("wb")
+    popen = subprocess.Popen(  # noqa: S603 - fixed binaries from our build cache or Debian
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded at spawn time
+        # Its own process group: a terminal's Ctrl-C reaches only us, and we stop the
+        # components in order instead of all dying at once.
+        start_new_session=True,
+    )
+    return Component(name, popen, log_path, log_file)
+
+
+class Started:
+    """A context manager for whatever has start() and stop()."""
+
+    def start(self) -> None:
+        """Start it; returns once it serves."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop it and clean up; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def _b64(data: bytes) -> str:
@@ -114,7 +185,7 @@ def kubeconfig_document(server: str, pki: ControlPlanePKI, *, user: str = "admin
 
 
 @dataclass
-class ControlPlane:
+class ControlPlane(Started):
     """A throwaway control plane; use as a context manager or call start() and stop()."""
 
     bin_dir: Path = field(default_factory=default_bin_dir)
@@ -123,7 +194,7 @@ class ControlPlane:
     # Extra kube-apiserver flags (a test that needs storage behaviour the defaults hide).
     apiserver_args: Sequence[str] = ()
     workdir: Path | None = None
-    _processes: list[_Process] = field(default_factory=list, init=False)
+    _processes: list[Component] = field(default_factory=list, init=False)
     _pki: ControlPlanePKI | None = field(default=None, init=False)
     _owns_workdir: bool = field(default=False, init=False)
     apiserver_port: int = field(default=0, init=False)
@@ -150,18 +221,6 @@ class ControlPlane:
         if self.workdir is None:
             raise ControlPlaneError("the control plane is not started")
         return self.workdir
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start all three components; returns once the apiserver and controllers work."""
@@ -281,13 +340,7 @@ class ControlPlane:
         index, old = next(
             (i, p) for i, p in enumerate(self._processes) if p.name == "kube-apiserver"
         )
-        old.popen.terminate()
-        try:
-            old.popen.wait(10)
-        except subprocess.TimeoutExpired:
-            old.popen.kill()
-            old.popen.wait()
-        old.log_file.close()
+        old.stop()
         old.log_path.rename(old.log_path.with_suffix(".previous.log"))
         time.sleep(down_seconds)
         args = [str(a) for a in old.popen.args[1:]]  # type: ignore[index]
@@ -307,14 +360,7 @@ class ControlPlane:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the components in reverse order and remove the working directory."""
         for proc in reversed(self._processes):
-            if proc.popen.poll() is None:
-                proc.popen.terminate()
-                try:
-                    proc.popen.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.popen.kill()
-                    proc.popen.wait()
-            proc.log_file.close()
+            proc.stop(timeout)
         self._processes.clear()
         if self._owns_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -339,36 +385,15 @@ class ControlPlane:
             paths[name] = path
         return paths
 
-    def _spawn(self, name: str, args: list[str]) -> _Process:
-        log_path = self._dir / f"{name}.log"
-        log_file = log_path.open("wb")
-        popen = subprocess.Popen(  # noqa: S603 - fixed binaries from our own build cache
-            [str(self.bin_dir / name), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded at spawn time
-            # Its own process group: a terminal's Ctrl-C reaches only us, and we stop the
-            # components in order instead of all dying at once.
-            start_new_session=True,
-        )
-        proc = _Process(name, popen, log_path, log_file)
+    def _spawn(self, name: str, args: list[str]) -> Component:
+        proc = spawn(name, [str(self.bin_dir / name), *args], self._dir / f"{name}.log")
         self._processes.append(proc)
         return proc
 
-    def _wait(self, proc: _Process, deadline: float, ready: Callable[[], bool]) -> None:
-        while True:
-            if proc.popen.poll() is not None:
-                raise ControlPlaneError(
-                    f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}"
-                )
-            if ready():
-                return
-            if time.monotonic() > deadline:
-                raise ControlPlaneError(
-                    f"{proc.name} not ready after {self.startup_timeout:.0f}s:\n{proc.tail()}"
-                )
-            time.sleep(0.1)
+    def _wait(self, proc: Component, deadline: float, ready: Callable[[], bool]) -> None:
+        error = proc.wait_ready(ready, deadline)
+        if error:
+            raise ControlPlaneError(error)
 
 
 def _http_ok(hostport: str, path: str) -> bool:

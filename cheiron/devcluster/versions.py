@@ -8,6 +8,8 @@ KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.4"
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+# Built by the same script, run by `dev-cluster --node` (kube-proxy: Services for Pods).
+NODE_BINARIES = ("kubelet", "kube-scheduler", "kube-proxy")
 
 
 def cache_root() -> Path:

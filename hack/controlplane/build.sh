@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the pinned Go modules
-# into a per-version cache outside the repository; does nothing when they are already there.
+# Builds etcd, kube-apiserver, kube-controller-manager and kubectl, and the node's kubelet,
+# kube-scheduler and kube-proxy, from the pinned Go modules into a per-version cache outside
+# the repository; builds only the binaries that are missing there.
 # Prints the directory holding the binaries on its last line.
 set -euo pipefail
 
@@ -9,11 +10,11 @@ k8s_version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$he
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ {print $2; exit}' "$here/go.mod")
 cache_root=${CHEIRON_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cheiron/controlplane}
 out="$cache_root/${k8s_version}-etcd${etcd_version}"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy)
 
-complete=1
-for b in "${binaries[@]}"; do [ -x "$out/$b" ] || complete=0; done
-if [ "$complete" = 1 ]; then
+missing=()
+for b in "${binaries[@]}"; do [ -x "$out/$b" ] || missing+=("$b"); done
+if [ ${#missing[@]} -eq 0 ]; then
   echo "control plane ${k8s_version} (etcd ${etcd_version}) already built" >&2
   echo "$out"
   exit 0
@@ -32,19 +33,18 @@ ldflags="-s -w $(pkg_ldflags k8s.io/component-base/version)$(pkg_ldflags k8s.io/
 
 tmp="$out.partial.$$"
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp"
+mkdir -p "$tmp" "$out"
 start=$(date +%s)
 cd "$here"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
-echo "building control plane ${k8s_version} (etcd ${etcd_version}) into $out" >&2
-go build -trimpath -ldflags "$ldflags" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-go build -trimpath -ldflags "$ldflags" -o "$tmp/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
-go build -trimpath -ldflags "$ldflags" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
-go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
-# Publish atomically so an interrupted build never looks complete.
-rm -rf "$out"
-mkdir -p "$(dirname "$out")"
-mv "$tmp" "$out"
-trap - EXIT
+echo "building ${missing[*]} (${k8s_version}, etcd ${etcd_version}) into $out" >&2
+for b in "${missing[@]}"; do
+  case $b in
+    etcd) go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ;;
+    *) go build -trimpath -ldflags "$ldflags" -o "$tmp/$b" "k8s.io/kubernetes/cmd/$b" ;;
+  esac
+  # Published one by one, atomically: an interrupted build never leaves a half-written binary.
+  mv "$tmp/$b" "$out/$b"
+done
 echo "built in $(( $(date +%s) - start ))s: $(du -sh "$out" | cut -f1)" >&2
 echo "$out"

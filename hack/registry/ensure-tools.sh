@@ -9,17 +9,7 @@ missing=()
 command -v skopeo >/dev/null || missing+=(skopeo)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if ! command -v apt-get >/dev/null; then
-  echo "registry-tools: need ${missing[*]}, and there is no apt-get to install it" >&2
-  exit 1
-fi
-sudo=""
-[ "$(id -u)" = 0 ] || sudo=sudo
-echo "registry-tools: installing ${missing[*]}" >&2
-$sudo apt-get update -qq
-# --no-install-recommends: containers-common would pull netavark, a container network stack
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-  "${missing[@]}" >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/../apt-install.sh" registry-tools "${missing[@]}"
 [ -x /usr/bin/docker-registry ] && command -v skopeo >/dev/null || {
   echo "registry-tools: ${missing[*]} still missing after apt-get install" >&2
   exit 1
