@@ -11,14 +11,14 @@ export UV_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap sync controlplane helm registry-tools lint typecheck unit integration test demo crds clean
+.PHONY: help bootstrap sync controlplane helm registry-tools node-tools lint typecheck unit integration e2e test demo crds clean
 
 help:
 	@echo "make demo          run cheiron on a local control plane"
 	@echo "make test          install everything, lint, type-check and run all tests"
-	@echo "make controlplane  build etcd/kube-apiserver/kube-controller-manager (cached)"
+	@echo "make controlplane  build the control plane and the node's binaries (cached)"
 	@echo "make helm          build the pinned helm that tests the chart (cached)"
-	@echo "make lint | typecheck | unit | integration"
+	@echo "make lint | typecheck | unit | integration | e2e"
 
 $(UV):
 	bash hack/bootstrap.sh $(UV_VERSION)
@@ -37,6 +37,10 @@ controlplane:
 # docker-registry and skopeo for the registry tests; installs only what is missing.
 registry-tools:
 	bash hack/registry/ensure-tools.sh
+
+# containerd, runc, CNI plugins, busybox-static for the local node; installs only what is missing.
+node-tools:
+	bash hack/node/ensure-tools.sh
 
 helm:
 	bash hack/controlplane/ensure-go.sh bash hack/helm/build.sh
@@ -57,7 +61,11 @@ unit: sync controlplane helm
 integration: sync controlplane helm registry-tools
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
 
-test: sync controlplane helm registry-tools lint typecheck
+# The real node needs root (containers, mounts, cgroups, iptables).
+e2e: sync controlplane registry-tools node-tools
+	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
+
+test: sync controlplane helm registry-tools node-tools lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
 # The chart carries copies of the CRDs (tests/unit/config/test_chart.py keeps them equal).

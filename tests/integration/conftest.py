@@ -1,17 +1,15 @@
 """Fixtures that give integration tests the real local control plane, one namespace per test."""
 
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 
 from cheiron.devcluster import ControlPlane
 from tests.support import crds as crd_support
 from tests.support.moto import MotoServer
+from tests.support.namespaces import fresh_namespace
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,15 +51,8 @@ def core(api_client: client.ApiClient) -> client.CoreV1Api:
 @pytest.fixture
 def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace named after the test, deleted (without waiting) afterwards."""
-    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{base}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    try:
-        core.delete_namespace(name)
-    except ApiException as e:
-        if e.status != 404:
-            raise
+    with fresh_namespace(core, request.node.name) as name:
+        yield name
 
 
 @pytest.fixture
