@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING
 from cheiron import __version__
 from cheiron.api.crd import KINDS, all_crds_yaml, crd_file_name, crd_yaml
 from cheiron.devcluster import (
-    DEFAULT_CONTROLLERS,
     ETCD_VERSION,
     KUBERNETES_VERSION,
-    NODE_CONTROLLERS,
     ControlPlane,
     ControlPlaneError,
     Node,
     NodeError,
     default_bin_dir,
+    plane_for_node,
 )
 from cheiron.logs import configure as configure_logs
 
@@ -148,8 +147,9 @@ def _cmd_dev_cluster(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     kubeconfig: Path = args.kubeconfig
-    controllers = DEFAULT_CONTROLLERS + (NODE_CONTROLLERS if args.node else ())
-    plane = ControlPlane(bin_dir=args.bin_dir, controllers=controllers)
+    plane = (
+        plane_for_node(bin_dir=args.bin_dir) if args.node else ControlPlane(bin_dir=args.bin_dir)
+    )
     node = Node(plane, trust=dict(args.trust_registry)) if args.node else None
     try:
         plane.start()
@@ -166,9 +166,13 @@ def _cmd_dev_cluster(args: argparse.Namespace) -> int:
         print(f"dev-cluster: {e}", file=sys.stderr)
         return 1
     finally:
-        if node is not None:
-            node.stop()
-        plane.stop()
+        try:
+            if node is not None:
+                node.stop()
+        except NodeError as e:
+            print(f"dev-cluster: {e}", file=sys.stderr)
+        finally:
+            plane.stop()
 
 
 def _trusted_registry(value: str) -> tuple[str, Path]:

@@ -6,7 +6,7 @@ from cheiron.devcluster.cluster import (
     ControlPlane,
     ControlPlaneError,
 )
-from cheiron.devcluster.node import Node, NodeError
+from cheiron.devcluster.node import Node, NodeError, plane_for_node
 from cheiron.devcluster.versions import ETCD_VERSION, KUBERNETES_VERSION, default_bin_dir
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "Node",
     "NodeError",
     "default_bin_dir",
+    "plane_for_node",
 ]

@@ -45,6 +45,8 @@ DEFAULT_CONTROLLERS = (
 NODE_CONTROLLERS = (
     "node-lifecycle-controller",
     "pod-garbage-collector-controller",
+    # kube-proxy routes a Service's ClusterIP to the endpoints in its EndpointSlices.
+    "endpointslice-controller",
 )
 
 _PR_SET_PDEATHSIG = 1
@@ -193,6 +195,9 @@ class ControlPlane(Started):
     startup_timeout: float = 90.0
     # Extra kube-apiserver flags (a test that needs storage behaviour the defaults hide).
     apiserver_args: Sequence[str] = ()
+    # The address the `kubernetes` Service leads to. It listens on loopback only: a node
+    # relays its own address to it for its Pods (cheiron.devcluster.node).
+    advertise_address: str = "127.0.0.1"
     workdir: Path | None = None
     _processes: list[Component] = field(default_factory=list, init=False)
     _pki: ControlPlanePKI | None = field(default=None, init=False)
@@ -260,7 +265,7 @@ class ControlPlane(Started):
                 "--log-level=warn",
             ],
         )
-        self._wait(etcd, deadline, lambda: _http_ok(f"127.0.0.1:{etcd_port}", "/health"))
+        self._wait(etcd, deadline, lambda: http_ok(f"127.0.0.1:{etcd_port}", "/health"))
 
         self.apiserver_port = free_port()
         apiserver = self._spawn(
@@ -269,7 +274,7 @@ class ControlPlane(Started):
                 f"--etcd-servers={etcd_url}",
                 f"--secure-port={self.apiserver_port}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={self.advertise_address}",
                 f"--cert-dir={self._dir / 'apiserver-certs'}",
                 f"--tls-cert-file={files['serving.crt']}",
                 f"--tls-private-key-file={files['serving.key']}",
@@ -396,7 +401,7 @@ class ControlPlane(Started):
             raise ControlPlaneError(error)
 
 
-def _http_ok(hostport: str, path: str) -> bool:
+def http_ok(hostport: str, path: str) -> bool:
     return _get_ok(http.client.HTTPConnection(hostport, timeout=2), path)
 
 

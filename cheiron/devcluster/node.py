@@ -1,10 +1,12 @@
-"""Runs one real node beside the local control plane: containerd, kubelet, kube-scheduler.
+"""Runs one real node beside the local control plane: containerd, kubelet, scheduler, proxy.
 
 What it changes on the host, all undone by stop(): a bridge `cheiron0` with the pod network
 10.88.0.0/16 (the node's address is the bridge's, 10.88.0.1); an iptables chain that drops
 every forwarded packet to or from that bridge, so that a Pod reaches only other Pods and this
 host, never another machine; `net.ipv4.ip_forward` (the CNI bridge plugin turns it on);
-the kubelet's `kubepods` cgroups; the network namespaces and CNI cache entries of its Pods.
+the kubelet's `kubepods` cgroups; the network namespaces and CNI cache entries of its Pods;
+kube-proxy's KUBE-* chains (Services), and a route of the Service range into the bridge so
+that this host's own calls to a Service (the apiserver calling a webhook) stay on it.
 Everything else (containerd's root and state, the kubelet's root, Pod logs) lives in a
 temporary directory. Needs root: containers, mounts, cgroups and iptables are root's.
 
@@ -31,14 +33,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cheiron.devcluster.cluster import Component, ControlPlane, Started, free_port, spawn
+from cheiron.devcluster.cluster import (
+    DEFAULT_CONTROLLERS,
+    NODE_CONTROLLERS,
+    Component,
+    ControlPlane,
+    Started,
+    free_port,
+    http_ok,
+    spawn,
+)
 from cheiron.devcluster.images import PAUSE_IMAGE, pause_image, write_archive
+from cheiron.devcluster.relay import Relay
 from cheiron.devcluster.versions import NODE_BINARIES
 
 NODE_NAME = "cheiron-node"
 BRIDGE = "cheiron0"
 POD_CIDR = "10.88.0.0/16"
 NODE_IP = "10.88.0.1"
+SERVICE_CIDR = "10.0.0.0/24"  # the apiserver's --service-cluster-ip-range
 FENCE_CHAIN = "CHEIRON-NODE-FENCE"
 CNI_NETWORK = "cheiron-node"
 # Where an image of a registry the node was not told to trust is fetched from: nothing
@@ -65,6 +78,13 @@ class NodeError(RuntimeError):
     """The node could not be started; the message says why (and which log to read)."""
 
 
+def plane_for_node(**kwargs: Any) -> ControlPlane:
+    """A control plane a Node can join: node controllers, `kubernetes` Service to NODE_IP."""
+    return ControlPlane(
+        controllers=DEFAULT_CONTROLLERS + NODE_CONTROLLERS, advertise_address=NODE_IP, **kwargs
+    )
+
+
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - fixed host tools
         list(argv), capture_output=True, text=True, check=check, timeout=60
@@ -84,6 +104,7 @@ class Node(Started):
     _components: list[Component] = field(default_factory=list, init=False)
     _undo: list[Callable[[], object]] = field(default_factory=list, init=False)
     _netns_before: set[str] = field(default_factory=set, init=False)
+    _relay: Relay | None = field(default=None, init=False)
 
     # -- where things are --------------------------------------------------------------------
 
@@ -140,6 +161,12 @@ class Node(Started):
                 f"missing: {', '.join(missing)}; install them with `make node-tools` and "
                 "`make controlplane`"
             )
+        if self.plane.advertise_address != NODE_IP:
+            raise NodeError(
+                f"the control plane's `kubernetes` Service leads to "
+                f"{self.plane.advertise_address}, where Pods cannot reach it: start it with "
+                f"advertise_address={NODE_IP} (plane_for_node())"
+            )
         if Path(f"/sys/class/net/{BRIDGE}").exists():
             raise NodeError(
                 f"the bridge {BRIDGE} exists: another node runs, or one was killed before it "
@@ -183,6 +210,7 @@ class Node(Started):
                 "--v=1",
             ],
         )
+        proxy_ready = self._start_proxy()
         self._write_kubelet_config()
         kubelet = self._spawn(
             "kubelet",
@@ -197,44 +225,133 @@ class Node(Started):
             ],
         )
         self._wait(kubelet, deadline, self._ready)
+        proxy_ready(deadline)
+
+    def _start_proxy(self) -> Callable[[float], None]:
+        """The apiserver relayed to the node's address, and kube-proxy for Services.
+
+        Returns what waits for kube-proxy: it needs the Node object, so after the kubelet's.
+        """
+        port = self.plane.apiserver_port
+        relay = self._relay = Relay((NODE_IP, port), ("127.0.0.1", port))
+        relay.start()
+        self._undo.append(relay.stop)
+        healthz = free_port()
+        kubeconfig = str(self.plane.kubeconfig_path)
+        proxy = self._spawn(
+            "kube-proxy",
+            [
+                str(self.plane.bin_dir / "kube-proxy"),
+                f"--kubeconfig={kubeconfig}",
+                f"--hostname-override={self.name}",
+                f"--bind-address={NODE_IP}",  # its node's address, without asking the API
+                "--proxy-mode=iptables",
+                f"--cluster-cidr={POD_CIDR}",
+                # NodePorts on the bridge address only: never on this host's other networks,
+                # never on loopback (that would need route_localnet, which opens loopback
+                # to Pods).
+                f"--nodeport-addresses={NODE_IP}/32",
+                "--iptables-localhost-nodeports=false",
+                # Leave the host's conntrack settings as they are.
+                "--conntrack-max-per-core=0",
+                "--conntrack-tcp-timeout-established=0",
+                "--conntrack-tcp-timeout-close-wait=0",
+                f"--healthz-bind-address=127.0.0.1:{healthz}",
+                f"--metrics-bind-address=127.0.0.1:{free_port()}",
+                "--v=1",
+            ],
+        )
+
+        def ready(deadline: float) -> None:
+            self._wait(proxy, deadline, lambda: http_ok(f"127.0.0.1:{healthz}", "/healthz"))
+            # Healthy comes before its first sync: wait for its rules themselves.
+            self._wait(proxy, deadline, _proxy_rules_in_place)
+            # kube-proxy puts its FORWARD rules first; the fence must see every packet before
+            # them (its ESTABLISHED and masquerade-mark ACCEPTs would let some through).
+            self._fence_first("iptables")
+            self._fence_first("ip6tables")
+
+        return ready
+
+    def _fence_first(self, binary: str) -> None:
+        """Make the jump to the fence FORWARD's first rule again."""
+        # The new jump goes in first, then the old ones go: never a moment without one.
+        _run(binary, "-w", "-I", "FORWARD", "1", "-j", FENCE_CHAIN)
+        while True:
+            rules = _run(binary, "-w", "-S", "FORWARD").stdout.splitlines()
+            jumps = [
+                number
+                for number, rule in enumerate((r for r in rules if r.startswith("-A ")), 1)
+                if shlex.split(rule)[1:] == ["FORWARD", "-j", FENCE_CHAIN]
+            ]
+            if len(jumps) <= 1:
+                return
+            _run(binary, "-w", "-D", "FORWARD", str(jumps[-1]))
 
     def stop(self) -> None:
-        """Stop everything it started and undo every host change; safe to call twice."""
+        """Stop everything it started and undo every host change; safe to call twice.
+
+        Every step runs even when an earlier one failed; the failures are raised at the end.
+        """
         by_name = {c.name: c for c in self._components}
-        kubelet = by_name.get("kubelet")
-        if kubelet is not None and kubelet.popen.poll() is None:
+        running = {n for n, c in by_name.items() if c.popen.poll() is None}
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if "kubelet" in running:
             # With the kubelet still running, deleted Pods are torn down properly:
-            # sandboxes, CNI, volume mounts.
-            with contextlib.suppress(Exception):
-                self._drain(deadline=time.monotonic() + 30)
-        for name in ("kubelet", "kube-scheduler"):
+            # sandboxes, CNI, volume mounts. Best effort: what it leaves, the next steps get.
+            steps.append(("drain", self._drain))
+        for name in ("kubelet", "kube-proxy", "kube-scheduler"):
             if name in by_name:
-                by_name[name].stop()
-        if "containerd" in by_name and by_name["containerd"].popen.poll() is None:
-            self._remove_containers()
+                steps.append((f"stop {name}", by_name[name].stop))
+        if "containerd" in running:
+            steps.append(("remove containers", self._remove_containers))
         if "containerd" in by_name:
-            by_name["containerd"].stop()
+            steps.append(("stop containerd", by_name["containerd"].stop))
+        steps += [
+            ("kill leftover processes", self._kill_pods_cgroups),
+            ("unmount and remove", self._unmount_and_remove),
+        ]
+        steps += [(f"undo {getattr(u, '__name__', u)}", u) for u in reversed(self._undo)]
         self._components.clear()
-        self._kill_pods_cgroups()
-        self._unmount_and_remove()
-        for undo in reversed(self._undo):
-            with contextlib.suppress(Exception):
-                undo()
         self._undo.clear()
+        failures = []
+        for what, step in steps:
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
+                failures.append(f"{what}: {e!r}")
+        if failures:
+            raise NodeError("the node did not stop cleanly:\n" + "\n".join(failures))
 
     # -- registries ----------------------------------------------------------------------------
 
-    def trust_registry(self, host: str, ca: Path) -> None:
-        """Let Pods pull from https://`host` (host:port), whose certificate `ca` signed."""
+    def trust_registry(self, host: str, ca: Path | None) -> None:
+        """Let Pods pull from https://`host` (host:port), whose certificate `ca` signed.
+
+        With `ca` None: from http://`host`, a plain-HTTP registry on this host (tests only).
+        """
         directory = self.certs_dir / host
         directory.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ca, directory / "ca.crt")
-        (directory / "hosts.toml").write_text(
-            f'server = "https://{host}"\n'
-            f'[host."https://{host}"]\n'
-            '  capabilities = ["pull", "resolve"]\n'
-            f'  ca = "{directory / "ca.crt"}"\n'
-        )
+        scheme = "http" if ca is None else "https"
+        lines = [
+            f'server = "{scheme}://{host}"',
+            f'[host."{scheme}://{host}"]',
+            '  capabilities = ["pull", "resolve"]',
+        ]
+        if ca is not None:
+            shutil.copyfile(ca, directory / "ca.crt")
+            lines.append(f'  ca = "{directory / "ca.crt"}"')
+        (directory / "hosts.toml").write_text("\n".join(lines) + "\n")
+
+    def forget_images(self, host: str) -> list[str]:
+        """Remove the images of registry `host` from the node's store; their names.
+
+        What an image garbage collection or a new node does: the next Pod pulls again.
+        """
+        names = [n for n in self._ctr_lines("images", "ls", "-q") if n.startswith(f"{host}/")]
+        for name in names:
+            self._ctr("images", "rm", "--sync", name)
+        return names
 
     def container_log(self, namespace: str, pod: str, container: str) -> str:
         """What a container wrote (all its runs): `kubectl logs` cannot reach this kubelet."""
@@ -278,8 +395,12 @@ class Node(Started):
         taints = node.get("spec", {}).get("taints") or []
         return ready and not any(t["key"].startswith("node.kubernetes.io/") for t in taints)
 
-    def _drain(self, deadline: float) -> None:
+    def _drain(self) -> None:
         """Cordon the node, delete its Pods at once and wait until the kubelet let them go."""
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            self._drain_once(deadline=time.monotonic() + 30)
+
+    def _drain_once(self, deadline: float) -> None:
         self._api("PATCH", f"/api/v1/nodes/{self.name}", {"spec": {"unschedulable": True}})
         selector = f"spec.nodeName={self.name}"
         _, pods = self._api("GET", f"/api/v1/pods?fieldSelector={selector}")
@@ -323,6 +444,8 @@ class Node(Started):
         undo(functools.partial(_run, "ip", "link", "del", BRIDGE, check=False))
         _run("ip", "addr", "add", f"{NODE_IP}/16", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
+        # Routes go with their device: deleting the bridge removes this one.
+        _run("ip", "route", "add", SERVICE_CIDR, "dev", BRIDGE, "src", NODE_IP)
         # The fence: forwarded traffic may neither leave nor enter the pod bridge. Pods
         # still reach each other (bridged, or routed back into the bridge) and this host.
         self._fence(
@@ -378,7 +501,9 @@ class Node(Started):
             if _run("umount", str(mount), check=False).returncode != 0:
                 _run("umount", "-l", str(mount), check=False)
         for netns in netns_new:
-            netns.unlink(missing_ok=True)
+            # Still busy if another mount namespace holds it; the kernel lets go of it later.
+            with contextlib.suppress(OSError):
+                netns.unlink(missing_ok=True)
         if CONTAINER_LOG_LINKS.is_dir() and self.workdir is not None:
             for link in CONTAINER_LOG_LINKS.iterdir():
                 with contextlib.suppress(OSError):
@@ -552,6 +677,16 @@ def _remove_chains(chains: set[Chain]) -> None:
         for verb in ("-F", "-X"):
             for name in names:
                 _run(binary, "-w", "-t", table, verb, name, check=False)
+
+
+def _proxy_rules_in_place() -> bool:
+    """kube-proxy's FORWARD jumps and its `kubernetes` Service rule are there."""
+    forwards = all(
+        "-j KUBE-FORWARD" in _run(b, "-w", "-S", "FORWARD", check=False).stdout
+        for b in ("iptables", "ip6tables")
+    )
+    services = _run("iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES", check=False).stdout
+    return forwards and "-j KUBE-SVC-" in services
 
 
 def _cgroup_hierarchies() -> list[Path]:

@@ -3,6 +3,7 @@
 Package-scoped: the node and its plane stop when the tier ends, before the other tiers run.
 """
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 from cheiron.devcluster import ControlPlane
-from cheiron.devcluster.cluster import DEFAULT_CONTROLLERS, NODE_CONTROLLERS
+from cheiron.devcluster.cluster import free_port
 from cheiron.devcluster.images import runnable_image, write_layout
-from cheiron.devcluster.node import Node
+from cheiron.devcluster.node import Node, plane_for_node
 from tests.support import crds as crd_support
 from tests.support.host import differences, host_state
 from tests.support.namespaces import fresh_namespace
@@ -24,6 +26,8 @@ from tests.support.registry import Registry
 
 REGISTRY_USER = "e2e-robot"
 PRIVATE_REPOSITORY = "private/busybox"
+# The name under which the operator registers its admission webhook.
+WEBHOOK_CONFIGURATION = "cheiron"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,13 +40,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="package")
 def control_plane() -> Iterator[ControlPlane]:
     """The control plane, with the controllers a cluster with nodes runs."""
-    with ControlPlane(controllers=DEFAULT_CONTROLLERS + NODE_CONTROLLERS) as plane:
+    with plane_for_node() as plane:
         yield plane
 
 
 @pytest.fixture(scope="package")
 def node(control_plane: ControlPlane) -> Iterator[Node]:
-    """One real node: containerd, kubelet, kube-scheduler, the pod bridge and its fence.
+    """One real node: containerd, kubelet, kube-scheduler, kube-proxy, the bridge, the fence.
 
     Its stop must leave the host as it found it: the teardown fails otherwise.
     """
@@ -116,12 +120,23 @@ def private_image(registry: Registry, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="package")
 def operator(
-    control_plane: ControlPlane, crds: None, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane,
+    crds: None,
+    api_client: client.ApiClient,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """cheiron, running on this host against the tier's control plane."""
+    """cheiron, running on this host against the tier's control plane, with its webhook.
+
+    The apiserver calls the webhook on loopback; it registers its own configuration.
+    """
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    with OperatorProcess(control_plane.kubeconfig_path, log_path) as proc:
+    args = ("--webhook-port", str(free_port()), "--webhook-host", "127.0.0.1")
+    with OperatorProcess(control_plane.kubeconfig_path, log_path, args) as proc:
         yield proc
+    with contextlib.suppress(ApiException):
+        client.AdmissionregistrationV1Api(api_client).delete_mutating_webhook_configuration(
+            WEBHOOK_CONFIGURATION
+        )
 
 
 @dataclass(frozen=True)

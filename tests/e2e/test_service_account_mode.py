@@ -1,9 +1,10 @@
 """ServiceAccount mode on a real node: Pods of a private image start once a manager covers it."""
 
+from cheiron.api.meta import IGNORE, TRUE
 from tests.e2e.conftest import Env
 from tests.support.managers import create_manager, manager_body, wait_for_pull_secrets
 from tests.support.operator import OperatorProcess
-from tests.support.pods import deployment, pod_states
+from tests.support.pods import bare_pod, deployment, pod_states
 from tests.support.poll import eventually
 
 # A pull is refused, retried after a back-off, then pulled and started: on two shared cores.
@@ -66,3 +67,31 @@ def test_stuck_pods_are_replaced_and_start_without_touching_the_deployment(
     after = env.apps.read_namespaced_deployment("app", namespace)
     assert after.metadata.generation == before.metadata.generation
     assert after.spec.template == before.spec.template
+
+
+def test_an_ignored_accounts_pod_cannot_pull_even_an_image_already_on_the_node(
+    env: Env, operator: OperatorProcess
+) -> None:
+    core, namespace = env.core, env.namespace
+    core.create_namespaced_service_account(
+        namespace, {"metadata": {"name": "ignored", "annotations": {IGNORE: TRUE}}}
+    )
+    create_manager(env.custom, namespace, manager_body("pull", [env.entry()]))
+    wait_for_pull_secrets(core, namespace, ["private-registry"])
+    # The image is on the node once this Pod runs: the next one may not use it without
+    # credentials of its own (the kubelet checks, KubeletEnsureSecretPulledImages).
+    core.create_namespaced_pod(namespace, bare_pod("served", env.image))
+    eventually(
+        lambda: [p for p in pod_states(core, namespace, "served") if p.running],
+        timeout=POD_TIMEOUT,
+        what="the served account's Pod Running",
+    )
+
+    core.create_namespaced_pod(namespace, bare_pod("opted-out", env.image, account="ignored"))
+    (state,) = eventually(
+        lambda: [p for p in pod_states(core, namespace, "opted-out") if p.pull_failing],
+        timeout=POD_TIMEOUT,
+        what="the ignored account's Pod failing to pull",
+    )
+    assert state.pull_secrets == ()
+    assert core.read_namespaced_service_account("ignored", namespace).image_pull_secrets is None

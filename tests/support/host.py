@@ -11,6 +11,9 @@ WATCHED_DIRS = (
     Path("/run/netns"),
 )
 
+# util-linux's own bookkeeping, made by the first mount or umount since boot, whoever ran it.
+NOT_OURS = {Path("/run/mount")}
+
 
 def _lines(*argv: str) -> list[str]:
     done = subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=30)
@@ -29,13 +32,18 @@ def host_state() -> dict[str, object]:
         "kubepods": sorted(str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods")),
     }
     for binary in ("iptables-save", "ip6tables-save"):
-        # Rules and chains, without the packet counters that move on their own.
+        # Rules and chains, without the packet counters that move on their own, and without
+        # built-in chains at their default policy: the first use of iptables on a fresh
+        # machine makes its tables, empty, and an empty table changes nothing.
+        lines = (line.split(" [")[0] for line in _lines(f"/usr/sbin/{binary}"))
         state[binary] = sorted(
-            line.split(" [")[0] for line in _lines(f"/usr/sbin/{binary}") if line[:1] in ":-"
+            line for line in lines if line[:1] in ":-" and not line.endswith(" ACCEPT")
         )
     for directory in WATCHED_DIRS:
         state[str(directory)] = (
-            sorted(p.name for p in directory.iterdir()) if directory.is_dir() else None
+            sorted(p.name for p in directory.iterdir() if p not in NOT_OURS)
+            if directory.is_dir()
+            else None
         )
     return state
 

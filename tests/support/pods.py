@@ -53,7 +53,9 @@ def pod_states(core: client.CoreV1Api, namespace: str, app: str) -> list[PodStat
     return states
 
 
-def busybox_pod_spec(image: str, account: str = "default") -> dict[str, Any]:
+def busybox_pod_spec(
+    image: str, account: str = "default", policy: str = "IfNotPresent"
+) -> dict[str, Any]:
     """A Pod spec that runs `image` (a busybox image) and sleeps."""
     return {
         "serviceAccountName": account,
@@ -63,11 +65,26 @@ def busybox_pod_spec(image: str, account: str = "default") -> dict[str, Any]:
             {
                 "name": "main",
                 "image": image,
-                "imagePullPolicy": "IfNotPresent",
+                "imagePullPolicy": policy,
                 "command": ["/bin/sleep", "3600"],
             }
         ],
     }
+
+
+def bare_pod(
+    name: str,
+    image: str,
+    *,
+    account: str = "default",
+    pull_secrets: tuple[str, ...] = (),
+    policy: str = "IfNotPresent",
+) -> dict[str, Any]:
+    """A Pod of its own (workload `name`), with the Secrets it names itself, if any."""
+    spec = busybox_pod_spec(image, account, policy)
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in pull_secrets]
+    return {"metadata": {"name": name, "labels": {APP_LABEL: name}}, "spec": spec}
 
 
 def deployment(

@@ -143,6 +143,7 @@ class Registry(Background):
         try:
             self._write_material()
             for _ in range(_START_ATTEMPTS):
+                self.port = 0
                 if self._start_once():
                     return
             raise RuntimeError(f"no port could be had in {_START_ATTEMPTS} attempts")
@@ -156,6 +157,26 @@ class Registry(Background):
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+    def change_password(self, password: str) -> None:
+        """A new htpasswd, and a restart on the same port with the same storage.
+
+        This registry reads its htpasswd file once, at start: a rotation needs the restart.
+        """
+        if self.auth is None:
+            raise RuntimeError("the registry has no authentication to rotate")
+        self.auth = (self.auth[0], password)
+        self._write_htpasswd()
+        super().stop()
+        if not self._start_once():
+            raise RuntimeError(f"{self.host} was taken while the registry restarted")
+
+    def _write_htpasswd(self) -> None:
+        assert self.auth is not None
+        user, password = self.auth
+        # Cost 4, the lowest bcrypt allows: every request verifies the hash.
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        (self.workdir / "htpasswd").write_text(f"{user}:{hashed}\n")
 
     def _write_material(self) -> None:
         self.storage_dir.mkdir()
@@ -175,10 +196,7 @@ class Registry(Background):
             (self.workdir / "tls.key").write_bytes(serving.key_pem)
             self._ssl = ssl.create_default_context(cafile=str(self.cert_dir / "ca.crt"))
         if self.auth is not None:
-            user, password = self.auth
-            # Cost 4, the lowest bcrypt allows: every request verifies the hash.
-            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
-            (self.workdir / "htpasswd").write_text(f"{user}:{hashed}\n")
+            self._write_htpasswd()
 
     def _config(self) -> dict[str, object]:
         http: dict[str, object] = {
@@ -210,8 +228,8 @@ class Registry(Background):
         return config
 
     def _start_once(self) -> bool:
-        """One start on a fresh port; False if the port was taken meanwhile."""
-        self.port = free_port()
+        """One start (on a fresh port unless it has one); False if the port was taken."""
+        self.port = self.port or free_port()
         config_path = self.workdir / "config.yml"
         config_path.write_text(yaml.safe_dump(self._config()))
         # A fresh log per attempt, so an earlier attempt's bind error is not read as this one's.

@@ -1,7 +1,5 @@
 """Registries (a public source, an authenticated TLS backup), the operator and helpers."""
 
-import base64
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +10,22 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
-from cheiron.api.crd import CLUSTER_IMAGE_BACKUP
 from cheiron.devcluster import ControlPlane
 from cheiron.devcluster.cluster import free_port
 from cheiron.images.reference import parse
 from cheiron.sources.skopeo import RegistryAccess
 from tests.support import oci
+from tests.support.backups import (
+    PASSWORD,
+    PLURAL,
+    USER,
+    create_backup,
+    image_record,
+    push_credentials,
+)
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
 from tests.support.registry import Registry
-
-USER, PASSWORD = "backup-robot", "pushing-s3cret"
-PLURAL = CLUSTER_IMAGE_BACKUP.plural
 
 
 @pytest.fixture
@@ -83,21 +85,6 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
     return client.AppsV1Api(api_client)
 
 
-def push_credentials(
-    core: client.CoreV1Api, namespace: str, name: str = "backup-push", password: str = PASSWORD
-) -> dict[str, str]:
-    """A Secret with the backup registry's username and password; its reference."""
-    data = {"username": USER, "password": password}
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name),
-            data={k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-        ),
-    )
-    return {"name": name, "namespace": namespace}
-
-
 @pytest.fixture
 def backups(custom: client.CustomObjectsApi) -> Iterator[list[str]]:
     """Names of the ClusterImageBackups a test creates; deleted afterwards."""
@@ -109,58 +96,6 @@ def backups(custom: client.CustomObjectsApi) -> Iterator[list[str]]:
         except ApiException as e:
             if e.status != 404:
                 raise
-
-
-def create_backup(
-    custom: client.CustomObjectsApi,
-    backups: list[str],
-    source: Registry,
-    backup_to: tuple[str, str],
-    credentials: dict[str, str],
-    *,
-    pull: bool = True,
-    **spec: Any,
-) -> str:
-    """A ClusterImageBackup into `backup_to` (host, CA; prefix `bk`); its name.
-
-    `pull`: name the credentials as the read-only pull ones too (the tests' registry has
-    one user), else give the backup push credentials only.
-    """
-    name = f"b-{uuid.uuid4().hex[:8]}"
-    host, ca = backup_to
-    body = {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": "ClusterImageBackup",
-        "metadata": {"name": name},
-        "spec": {
-            "registry": {
-                "host": host,
-                "prefix": "bk",
-                "credentialsSecretRef": credentials,
-                **({"pullCredentialsSecretRef": credentials} if pull else {}),
-                "caBundle": ca,
-            },
-            "sourceRegistries": [{"registry": source.host, "insecure": True}],
-            **spec,
-        },
-    }
-    custom.create_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, body)
-    backups.append(name)
-    return name
-
-
-def get_backup(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:
-    """A ClusterImageBackup as stored."""
-    found: dict[str, Any] = custom.get_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, name)
-    return found
-
-
-def image_record(custom: client.CustomObjectsApi, name: str, source: str) -> dict[str, Any] | None:
-    """The status record of one source image (normalised reference)."""
-    for record in (get_backup(custom, name).get("status") or {}).get("images", []):
-        if record["source"] == source:
-            return dict(record)
-    return None
 
 
 def deployment(

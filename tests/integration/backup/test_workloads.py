@@ -6,13 +6,8 @@ import pytest
 from kubernetes import client
 
 from cheiron.api.meta import BACKUP_ORIGINALS, IGNORE
-from tests.integration.backup.conftest import (
-    Env,
-    create_backup,
-    deployment,
-    get_backup,
-    template_images,
-)
+from tests.integration.backup.conftest import Env, deployment, template_images
+from tests.support.backups import create_backup, get_backup
 from tests.support.managers import events_for, pull_secrets
 from tests.support.operator import OperatorProcess
 from tests.support.poll import eventually
