@@ -11,13 +11,15 @@ export UV_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap sync controlplane helm registry-tools node-tools lint typecheck unit integration e2e test demo crds clean
+.PHONY: help bootstrap sync controlplane helm registry-tools node-tools image lint typecheck unit integration e2e test demo demo-api crds clean
 
 help:
-	@echo "make demo          run cheiron on a local control plane"
+	@echo "make demo          Pods stuck in ImagePullBackOff start once cheiron is installed (root)"
+	@echo "make demo-api      cheiron on a control plane alone: the samples, no node (no root)"
 	@echo "make test          install everything, lint, type-check and run all tests"
 	@echo "make controlplane  build the control plane and the node's binaries (cached)"
 	@echo "make helm          build the pinned helm that tests the chart (cached)"
+	@echo "make image         build the operator image without Docker (root; base layer cached)"
 	@echo "make lint | typecheck | unit | integration | e2e"
 
 $(UV):
@@ -45,6 +47,10 @@ node-tools:
 helm:
 	bash hack/controlplane/ensure-go.sh bash hack/helm/build.sh
 
+# What the Dockerfile builds, without a Docker engine: .tools/image/cheiron.tar (OCI archive).
+image: $(UV)
+	bash hack/image/build.sh
+
 # lint-imports: the layer contracts in pyproject.toml ([tool.importlinter]).
 lint: sync
 	$(RUN) ruff check .
@@ -62,10 +68,10 @@ integration: sync controlplane helm registry-tools
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
 
 # The real node needs root (containers, mounts, cgroups, iptables).
-e2e: sync controlplane registry-tools node-tools
+e2e: sync controlplane helm registry-tools node-tools image
 	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
 
-test: sync controlplane helm registry-tools node-tools lint typecheck
+test: sync controlplane helm registry-tools node-tools image lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
 # The chart carries copies of the CRDs (tests/unit/config/test_chart.py keeps them equal).
@@ -73,8 +79,12 @@ crds: sync
 	$(RUN) cheiron crds --write config/crd/bases
 	$(RUN) cheiron crds --write charts/cheiron/crds
 
-demo: sync controlplane
-	$(RUN) bash hack/demo.sh
+# A real node, a private registry, cheiron from its chart (README "make demo").
+demo: sync controlplane helm registry-tools node-tools image
+	PYTHONPATH=$(CURDIR) $(RUN) python hack/demo.py
+
+demo-api: sync controlplane
+	$(RUN) bash hack/demo-api.sh
 
 clean:
 	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -2,13 +2,14 @@
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from cheiron import __version__
 from cheiron.api.crd import KINDS, all_crds_yaml, crd_file_name, crd_yaml
@@ -225,6 +226,22 @@ def _add_dev_cluster(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
     dev.set_defaults(func=_cmd_dev_cluster)
 
 
+# The kubelet gives each container `NAME_PORT=tcp://10.0.0.7:9090` for every Service `name` in
+# its namespace (unless the Pod says enableServiceLinks: false): a Service named
+# cheiron-metrics or cheiron-webhook would otherwise set --metrics-port or --webhook-port.
+_SERVICE_LINK = re.compile(r"^(tcp|udp|sctp)://")
+
+
+@overload
+def _setting(variable: str, default: str) -> str: ...
+@overload
+def _setting(variable: str, default: None = None) -> str | None: ...
+def _setting(variable: str, default: str | None = None) -> str | None:
+    """A CHEIRON_* environment setting; a Kubernetes service link of the same name is none."""
+    value = os.environ.get(variable)
+    return default if value is None or _SERVICE_LINK.match(value) else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (exposed for --help tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -262,13 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resync-seconds",
         type=float,
-        default=float(os.environ.get("CHEIRON_RESYNC_SECONDS", "600")),
+        default=_setting("CHEIRON_RESYNC_SECONDS", "600"),
         help="safety-net resync period of each manager (default: %(default)s)",
     )
     run.add_argument(
         "--eatr-namespace-labels",
         action="store_true",
-        default=os.environ.get("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
+        default=_setting("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
         help=(
             "eatr compatibility: a namespace labelled `<account>.dkr.ecr.<region>.amazonaws.com:"
             ' "true"` gets the Secret of a ClusterImagePullSecretManager ECR entry for that '
@@ -279,42 +296,42 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--log-format",
         choices=("text", "json"),
-        default=os.environ.get("CHEIRON_LOG_FORMAT", "text"),
+        default=_setting("CHEIRON_LOG_FORMAT", "text"),
         help="text for people, json for log pipelines (default: %(default)s)",
     )
     run.add_argument(
         "--metrics-port",
         type=int,
-        default=int(os.environ.get("CHEIRON_METRICS_PORT", "0")),
+        default=_setting("CHEIRON_METRICS_PORT", "0"),
         help="serve /metrics, /healthz and /readyz on this port (default 0: off)",
     )
     run.add_argument(
         "--metrics-host",
-        default=os.environ.get("CHEIRON_METRICS_HOST", "0.0.0.0"),  # noqa: S104
+        default=_setting("CHEIRON_METRICS_HOST", "0.0.0.0"),  # noqa: S104
         help="address for --metrics-port (default: %(default)s)",
     )
     ha = run.add_argument_group("high availability")
     ha.add_argument(
         "--leader-elect",
         action="store_true",
-        default=os.environ.get("CHEIRON_LEADER_ELECT", "") == "true",
+        default=_setting("CHEIRON_LEADER_ELECT", "") == "true",
         help="run several replicas: the one holding a Lease acts, the others wait",
     )
     ha.add_argument(
         "--lease-name",
-        default=os.environ.get("CHEIRON_LEASE_NAME", "cheiron"),
+        default=_setting("CHEIRON_LEASE_NAME", "cheiron"),
         help="the Lease, in --operator-namespace (default: %(default)s)",
     )
     ha.add_argument(
         "--lease-seconds",
         type=int,
-        default=int(os.environ.get("CHEIRON_LEASE_SECONDS", "15")),
+        default=_setting("CHEIRON_LEASE_SECONDS", "15"),
         help="how long a silent leader keeps the Lease; the leader itself stops acting after "
         "two thirds of it without a renewal (default: %(default)s)",
     )
     run.add_argument(
         "--liveness",
-        default=os.environ.get("CHEIRON_LIVENESS"),
+        default=_setting("CHEIRON_LIVENESS"),
         metavar="URL",
         help="serve liveness probes, e.g. http://0.0.0.0:8080/healthz",
     )
@@ -327,12 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument(
         "--webhook-port",
         type=int,
-        default=int(os.environ.get("CHEIRON_WEBHOOK_PORT", "0")),
+        default=_setting("CHEIRON_WEBHOOK_PORT", "0"),
         help="serve the Pod admission webhook on this port (0, the default: no webhook)",
     )
     hook.add_argument(
         "--webhook-host",
-        default=os.environ.get("CHEIRON_WEBHOOK_HOST", "127.0.0.1"),
+        default=_setting("CHEIRON_WEBHOOK_HOST", "127.0.0.1"),
         help="host or IP the apiserver calls when no --webhook-service (default: %(default)s)",
     )
     hook.add_argument(
@@ -340,14 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hook.add_argument(
         "--webhook-service",
-        default=os.environ.get("CHEIRON_WEBHOOK_SERVICE"),
+        default=_setting("CHEIRON_WEBHOOK_SERVICE"),
         metavar="NS/NAME",
         help="the Service in front of the operator, for in-cluster installs",
     )
     hook.add_argument(
         "--webhook-failure-policy",
         choices=("Ignore", "Fail"),
-        default=os.environ.get("CHEIRON_WEBHOOK_FAILURE_POLICY", "Ignore"),
+        default=_setting("CHEIRON_WEBHOOK_FAILURE_POLICY", "Ignore"),
         help="what the apiserver does when the webhook is down (default: %(default)s)",
     )
     hook.add_argument(
@@ -359,12 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument(
         "--webhook-serviceaccounts",
         action="store_true",
-        default=os.environ.get("CHEIRON_WEBHOOK_SERVICEACCOUNTS", "") == "true",
+        default=_setting("CHEIRON_WEBHOOK_SERVICEACCOUNTS", "") == "true",
         help="also give ServiceAccounts their pull secrets at CREATE",
     )
     hook.add_argument(
         "--webhook-cert-dir",
-        default=os.environ.get("CHEIRON_WEBHOOK_CERT_DIR"),
+        default=_setting("CHEIRON_WEBHOOK_CERT_DIR"),
         metavar="DIR",
         help="serve tls.crt/tls.key from DIR (e.g. a cert-manager Secret) instead of making one",
     )
@@ -415,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     dry.add_argument(
         "--eatr-namespace-labels",
         action="store_true",
-        default=os.environ.get("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
+        default=_setting("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
         help="plan as an operator running with eatr compatibility",
     )
     _ecr_policy_flags(dry)

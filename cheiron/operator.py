@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+from kopf._core.engines.peering import Identity  # the type of kopf.run's identity (not exported)
 
 from cheiron import metrics
 from cheiron.api.meta import FINALIZER, LEGACY_SPEC_COPY, PREFIX
@@ -347,6 +348,9 @@ def run(options: Options) -> None:
 
     try:
         kopf.run(
+            # kopf would name itself after the user, and an image's numeric user (65532)
+            # has no name: getpass.getuser() raises there.
+            identity=Identity(election.identity if election else _identity()),
             standalone=True,
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),

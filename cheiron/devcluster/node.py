@@ -343,6 +343,15 @@ class Node(Started):
             lines.append(f'  ca = "{directory / "ca.crt"}"')
         (directory / "hosts.toml").write_text("\n".join(lines) + "\n")
 
+    def load_image(self, archive: Path, name: str) -> None:
+        """Import an OCI archive whose tags become `name:TAG`, as if the node had pulled it.
+
+        What `kind load` does: Pods run it with `imagePullPolicy: Never` (or IfNotPresent).
+        """
+        result = self._ctr_run("images", "import", "--base-name", name, str(archive))
+        if result.returncode != 0:
+            raise NodeError(f"ctr could not import {archive}: {result.stderr.strip()}")
+
     def forget_images(self, host: str) -> list[str]:
         """Remove the images of registry `host` from the node's store; their names.
 

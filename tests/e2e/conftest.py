@@ -118,7 +118,8 @@ def private_image(registry: Registry, tmp_path_factory: pytest.TempPathFactory) 
     return f"{registry.host}/{PRIVATE_REPOSITORY}:1"
 
 
-@pytest.fixture(scope="package")
+# Module-scoped: the modules that install cheiron as Pods must not share the cluster with it.
+@pytest.fixture(scope="module")
 def operator(
     control_plane: ControlPlane,
     crds: None,

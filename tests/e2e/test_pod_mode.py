@@ -3,7 +3,7 @@
 from kubernetes import client
 
 from tests.e2e.conftest import Env
-from tests.support.managers import create_manager, get_manager, manager_body, ready_condition
+from tests.support.managers import create_manager, manager_body, wait_until_ready
 from tests.support.operator import OperatorProcess
 from tests.support.pods import bare_pod, pod_states
 from tests.support.poll import eventually
@@ -14,13 +14,7 @@ POD_TIMEOUT = 120.0
 def test_a_pod_with_no_secrets_of_its_own_starts(env: Env, operator: OperatorProcess) -> None:
     create_manager(env.custom, env.namespace, manager_body("pull", [env.entry()], mode="Pod"))
     # Ready only once this operator's webhook serves Pod mode: then new Pods are patched.
-    eventually(
-        lambda: (
-            (c := ready_condition(get_manager(env.custom, env.namespace, "pull"))) is not None
-            and c["status"] == "True"
-        ),
-        what="the Pod-mode manager Ready",
-    )
+    wait_until_ready(env.custom, env.namespace, "pull")
     env.core.create_namespaced_pod(env.namespace, bare_pod("app", env.image))
 
     (state,) = eventually(

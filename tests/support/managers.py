@@ -104,6 +104,17 @@ def ready_condition(manager: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def wait_until_ready(custom: client.CustomObjectsApi, namespace: str, name: str) -> None:
+    """Poll until the namespaced manager reports Ready=True."""
+    eventually(
+        lambda: (
+            (c := ready_condition(get_manager(custom, namespace, name))) is not None
+            and c["status"] == "True"
+        ),
+        what=f"manager {name} Ready",
+    )
+
+
 def pull_secrets(core: client.CoreV1Api, namespace: str, account: str = "default") -> list[str]:
     """The imagePullSecrets of a ServiceAccount, in order."""
     sa = core.read_namespaced_service_account(account, namespace)

@@ -263,6 +263,8 @@ HARDENING: dict[str, Callable[[Obj], bool]] = {
     "no host namespaces": lambda d: (
         not any(pod_spec(d).get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
     ),
+    # Service links of Services named cheiron-* would read as CHEIRON_* settings.
+    "no service link variables": lambda d: pod_spec(d).get("enableServiceLinks") is False,
     "/tmp is a writable emptyDir": _tmp_is_writable,  # noqa: S108 - a check, not a file
     "cpu and memory requests": lambda d: (
         set(container(d)["resources"]["requests"]) == {"cpu", "memory"}

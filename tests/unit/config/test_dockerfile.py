@@ -6,37 +6,12 @@ import shlex
 import tomllib
 
 from cheiron.cli import build_parser
+from tests.support.dockerfile import instructions, stages
 from tests.support.tools import ROOT
-
-DOCKERFILE = ROOT / "Dockerfile"
-
-
-def _instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuations joined and comments dropped."""
-    logical, current = [], ""
-    for line in DOCKERFILE.read_text().splitlines():
-        if line.lstrip().startswith("#") and not current:
-            continue
-        current += line.rstrip().removesuffix("\\") + " "
-        if not line.rstrip().endswith("\\"):
-            if current.strip():
-                logical.append(current.strip())
-            current = ""
-    return [(i.split(None, 1)[0].upper(), i.split(None, 1)[1]) for i in logical]
 
 
 def _args() -> dict[str, str]:
-    return dict(a.split("=", 1) for op, a in _instructions() if op == "ARG" and "=" in a)
-
-
-def _stages() -> list[list[tuple[str, str]]]:
-    stages: list[list[tuple[str, str]]] = []
-    for op, rest in _instructions():
-        if op == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append((op, rest))
-    return stages
+    return dict(a.split("=", 1) for op, a in instructions() if op == "ARG" and "=" in a)
 
 
 def _image(from_args: str) -> str:
@@ -45,8 +20,8 @@ def _image(from_args: str) -> str:
 
 
 def test_every_stage_uses_the_same_pinned_python() -> None:
-    images = {_image(stage[0][1]) for stage in _stages()}
-    assert len(_stages()) == 2
+    images = {_image(stage[0][1]) for stage in stages()}
+    assert len(stages()) == 2
     # The venv copied from the build stage points at that stage's interpreter.
     assert len(images) == 1
     (image,) = images
@@ -59,7 +34,7 @@ def test_uv_is_the_makefiles_and_installs_only_the_lock_without_tests() -> None:
     makefile = (ROOT / "Makefile").read_text()
     uv_version = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
     assert uv_version
-    runs = [rest for op, rest in _instructions() if op == "RUN"]
+    runs = [rest for op, rest in instructions() if op == "RUN"]
     assert any(f"uv=={uv_version.group(1)}" in r for r in runs)
     syncs = [shlex.split(r) for r in runs if "uv sync" in r]
     assert syncs
@@ -69,7 +44,7 @@ def test_uv_is_the_makefiles_and_installs_only_the_lock_without_tests() -> None:
 
 
 def test_runs_as_a_numeric_non_root_user() -> None:
-    final = _stages()[-1]
+    final = stages()[-1]
     users = [rest for op, rest in final if op == "USER"]
     assert users, "the final stage sets no USER: it would run as root"
     uid, _, gid = users[-1].partition(":")
@@ -80,7 +55,7 @@ def test_runs_as_a_numeric_non_root_user() -> None:
 
 
 def test_entrypoint_is_the_console_script_and_cmd_is_a_valid_run() -> None:
-    final = dict(_stages()[-1])
+    final = dict(stages()[-1])
     entrypoint, cmd = json.loads(final["ENTRYPOINT"]), json.loads(final["CMD"])
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert entrypoint == ["cheiron"]
@@ -89,12 +64,12 @@ def test_entrypoint_is_the_console_script_and_cmd_is_a_valid_run() -> None:
     assert args.command == "run"
     # The probes of config/ and the chart: served on every interface of the Pod.
     assert (args.metrics_host, args.metrics_port) == ("0.0.0.0", 9090)  # noqa: S104
-    exposed = {int(p) for op, rest in _stages()[-1] if op == "EXPOSE" for p in rest.split()}
+    exposed = {int(p) for op, rest in stages()[-1] if op == "EXPOSE" for p in rest.split()}
     assert args.metrics_port in exposed
 
 
 def test_final_image_has_skopeo_for_backups() -> None:
-    runs = [shlex.split(rest) for op, rest in _stages()[-1] if op == "RUN"]
+    runs = [shlex.split(rest) for op, rest in stages()[-1] if op == "RUN"]
     installs = [r for r in runs if "apt-get" in r and "install" in r]
     # Image backups (ClusterImageBackup) shell out to skopeo; without it every copy fails.
     assert any("skopeo" in r for r in installs), runs
@@ -111,7 +86,7 @@ def test_build_context_is_only_what_the_image_needs() -> None:
     allowed = {line[1:].rstrip("/") for line in ignored if line.startswith("!")}
     copied = {
         src
-        for op, rest in _instructions()
+        for op, rest in instructions()
         if op == "COPY" and not rest.startswith("--from")
         for src in rest.split()[:-1]
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: a local control plane, cheiron's CRDs, the operator, the samples applied, and
+# `make demo-api`: a local control plane, cheiron's CRDs, the operator, the samples applied, and
 # the ServiceAccounts printed with the pull secrets cheiron attached. Then everything stops.
 # Set DEMO_KEEP=1 to keep it all running until Ctrl-C.
 set -euo pipefail
