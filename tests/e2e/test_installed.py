@@ -6,17 +6,21 @@ chart's ServiceAccount and RBAC, leader election between two replicas, probes, a
 admission webhook behind its Service (the apiserver reaches it through kube-proxy).
 """
 
+import contextlib
 import json
+import os
 import shlex
 import socket
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from cheiron.devcluster import ControlPlane, Node
 from tests.e2e.conftest import Env
@@ -28,8 +32,8 @@ from tests.support.managers import (
     wait_until_ready,
 )
 from tests.support.pods import bare_pod, deployment, pod_states
-from tests.support.poll import eventually
-from tests.support.tools import helm
+from tests.support.poll import eventually, gone
+from tests.support.tools import helm, kubectl
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "cheiron"
@@ -168,21 +172,16 @@ def wait_for_a_leader(core: client.CoreV1Api, node: Node, others_than: str = "")
     return found
 
 
-@pytest.fixture(scope="module")
-def installed(
-    control_plane: ControlPlane, api_client: client.ApiClient, node: Node, operator_image: str
-) -> Iterator[None]:
-    """`helm install` of the chart with the node's copy of the image, until one replica leads."""
-    repository, _colon, tag = operator_image.rpartition(":")
-    base = [str(helm()), "--kubeconfig", str(control_plane.kubeconfig_path)]
+def helm_install(kubeconfig: Path, image: str) -> Callable[[], object]:
+    """`helm install` of charts/cheiron with the node's copy of `image`; what uninstalls it."""
+    repository, _colon, tag = image.rpartition(":")
+    base = [str(helm()), "--kubeconfig", str(kubeconfig), "--namespace", RELEASE_NAMESPACE]
     subprocess.run(
         [
             *base,
             "install",
             "cheiron",
             str(CHART),
-            "--namespace",
-            RELEASE_NAMESPACE,
             "--create-namespace",
             f"--set=image.repository={repository}",
             f"--set=image.tag={tag}",
@@ -193,17 +192,80 @@ def installed(
         capture_output=True,
         text=True,
     )
+    return lambda: subprocess.run(
+        [*base, "uninstall", "cheiron", "--wait"], check=False, capture_output=True
+    )
+
+
+def kustomize_install(kubeconfig: Path, image: str, workdir: Path) -> Callable[[], object]:
+    """`kubectl apply -k` of an overlay of config/cluster naming `image`; what removes it.
+
+    The removal leaves the CRDs, as `helm uninstall` does: the tier's other tests use them.
+    """
+    repository, _colon, tag = image.rpartition(":")
+    overlay = {
+        "resources": [os.path.relpath(ROOT / "config" / "cluster", workdir)],
+        "images": [{"name": "ghcr.io/anny-co/cheiron", "newName": repository, "newTag": tag}],
+        "patches": [
+            {
+                "target": {"kind": "Deployment", "name": "cheiron"},
+                "patch": json.dumps(
+                    [
+                        {
+                            "op": "replace",
+                            "path": "/spec/template/spec/containers/0/imagePullPolicy",
+                            "value": "Never",
+                        }
+                    ]
+                ),
+            }
+        ],
+    }
+    (workdir / "kustomization.yaml").write_text(json.dumps(overlay))
+    base = [str(kubectl()), "--kubeconfig", str(kubeconfig)]
+    subprocess.run([*base, "apply", "-k", str(workdir)], check=True, capture_output=True)
+    rendered = subprocess.run(
+        [*base, "kustomize", str(workdir)], check=True, capture_output=True, text=True
+    ).stdout
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+    kept = [d for d in documents if d["kind"] != "CustomResourceDefinition"]
+    (workdir / "without-crds.yaml").write_text(yaml.safe_dump_all(kept))
+    return lambda: subprocess.run(
+        [*base, "delete", "--wait", "-f", str(workdir / "without-crds.yaml")],
+        check=False,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module", params=["helm", "kustomize"])
+def installed(  # noqa: PLR0917 - fixtures arrive as arguments
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    api_client: client.ApiClient,
+    node: Node,
+    operator_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The operator installed by the chart or by config/cluster, until one replica leads."""
+    kubeconfig = control_plane.kubeconfig_path
+    if request.param == "helm":
+        uninstall = helm_install(kubeconfig, operator_image)
+    else:
+        uninstall = kustomize_install(kubeconfig, operator_image, tmp_path_factory.mktemp("k"))
     core = client.CoreV1Api(api_client)
     try:
         wait_for_a_leader(core, node)
         yield
     finally:
-        subprocess.run(
-            [*base, "uninstall", "cheiron", "--namespace", RELEASE_NAMESPACE, "--wait"],
-            check=False,
-            capture_output=True,
+        uninstall()
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(RELEASE_NAMESPACE)
+        # The next install recreates it: wait until the namespace controller emptied it.
+        eventually(
+            gone(lambda: core.read_namespace(RELEASE_NAMESPACE)),
+            timeout=INSTALL_TIMEOUT,
+            what=f"namespace {RELEASE_NAMESPACE} deleted",
         )
-        core.delete_namespace(RELEASE_NAMESPACE)
 
 
 def test_a_manager_applied_after_the_install_gets_pods_running(env: Env, installed: None) -> None:
