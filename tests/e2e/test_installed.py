@@ -7,6 +7,7 @@ admission webhook behind its Service (the apiserver reaches it through kube-prox
 """
 
 import contextlib
+import http.client
 import json
 import os
 import shlex
@@ -266,6 +267,30 @@ def installed(  # noqa: PLR0917 - fixtures arrive as arguments
             timeout=INSTALL_TIMEOUT,
             what=f"namespace {RELEASE_NAMESPACE} deleted",
         )
+
+
+def probe(pod: client.V1Pod, path: str) -> int:
+    """The status code of the operator Pod's probe endpoint `path` (port 9090)."""
+    conn = http.client.HTTPConnection(pod.status.pod_ip, 9090, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_both_replicas_are_live_and_only_the_leader_is_ready(
+    env: Env, installed: None, node: Node
+) -> None:
+    leader = wait_for_a_leader(env.core, node)
+    pods = operator_pods(env.core)
+    # What the kubelet's probes ask, asked from this host as the kubelet does.
+    assert {p.metadata.name: probe(p, "/healthz") for p in pods} == {
+        p.metadata.name: 200 for p in pods
+    }
+    ready = {p.metadata.name: probe(p, "/readyz") == 200 for p in pods}
+    assert ready == {p.metadata.name: p.metadata.name == leader for p in pods}
+    assert all(c.restart_count == 0 for p in pods for c in p.status.container_statuses)
 
 
 def test_a_manager_applied_after_the_install_gets_pods_running(env: Env, installed: None) -> None:
