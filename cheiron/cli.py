@@ -71,6 +71,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# The kubelet gives each container `NAME_PORT=tcp://10.0.0.7:9090` for every Service `name` in
+# its namespace (unless the Pod says enableServiceLinks: false): a Service named
+# cheiron-metrics or cheiron-webhook would otherwise set --metrics-port or --webhook-port.
+_SERVICE_LINK = re.compile(r"^(tcp|udp|sctp)://")
+
+
+@overload
+def _setting(variable: str, default: str) -> str: ...
+@overload
+def _setting(variable: str, default: None = None) -> str | None: ...
+def _setting(variable: str, default: str | None = None) -> str | None:
+    """A CHEIRON_* environment setting; a Kubernetes service link of the same name is none."""
+    value = os.environ.get(variable)
+    return default if value is None or _SERVICE_LINK.match(value) else value
+
+
 def _ecr_policy_flags(parser: argparse.ArgumentParser) -> None:
     """What namespaced managers' ECR entries may use beyond their own keys (see EcrPolicy)."""
     for flag, variable, metavar, what in (
@@ -96,7 +112,7 @@ def _ecr_policy_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             flag,
             action="append",
-            default=[v for v in os.environ.get(variable, "").split(",") if v],
+            default=[v for v in _setting(variable, "").split(",") if v],
             metavar=metavar,
             help=f"{what} (repeatable; ${variable}, comma-separated)",
         )
@@ -196,8 +212,8 @@ def _add_dev_cluster(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
             "Start etcd, kube-apiserver and kube-controller-manager on free loopback ports, "
             "write an admin kubeconfig, print 'READY <path>' and run until SIGINT or SIGTERM, "
             "then stop everything and remove the temporary directory. With --node (root "
-            "only), also one real node (containerd, kubelet, kube-scheduler, a pod bridge "
-            "whose forwarded traffic is dropped) and print READY once it is Ready."
+            "only), also one real node (containerd, kubelet, kube-scheduler, kube-proxy, a pod "
+            "bridge whose forwarded traffic is dropped) and print READY once it is Ready."
         ),
     )
     dev.add_argument("--kubeconfig", type=Path, required=True, help="where to write the kubeconfig")
@@ -224,22 +240,6 @@ def _add_dev_cluster(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
         ),
     )
     dev.set_defaults(func=_cmd_dev_cluster)
-
-
-# The kubelet gives each container `NAME_PORT=tcp://10.0.0.7:9090` for every Service `name` in
-# its namespace (unless the Pod says enableServiceLinks: false): a Service named
-# cheiron-metrics or cheiron-webhook would otherwise set --metrics-port or --webhook-port.
-_SERVICE_LINK = re.compile(r"^(tcp|udp|sctp)://")
-
-
-@overload
-def _setting(variable: str, default: str) -> str: ...
-@overload
-def _setting(variable: str, default: None = None) -> str | None: ...
-def _setting(variable: str, default: str | None = None) -> str | None:
-    """A CHEIRON_* environment setting; a Kubernetes service link of the same name is none."""
-    value = os.environ.get(variable)
-    return default if value is None or _SERVICE_LINK.match(value) else value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -104,7 +104,6 @@ class Node(Started):
     _components: list[Component] = field(default_factory=list, init=False)
     _undo: list[Callable[[], object]] = field(default_factory=list, init=False)
     _netns_before: set[str] = field(default_factory=set, init=False)
-    _relay: Relay | None = field(default=None, init=False)
 
     # -- where things are --------------------------------------------------------------------
 
@@ -233,7 +232,7 @@ class Node(Started):
         Returns what waits for kube-proxy: it needs the Node object, so after the kubelet's.
         """
         port = self.plane.apiserver_port
-        relay = self._relay = Relay((NODE_IP, port), ("127.0.0.1", port))
+        relay = Relay((NODE_IP, port), ("127.0.0.1", port))
         relay.start()
         self._undo.append(relay.stop)
         healthz = free_port()
@@ -273,8 +272,9 @@ class Node(Started):
 
         return ready
 
-    def _fence_first(self, binary: str) -> None:
-        """Make the jump to the fence FORWARD's first rule again."""
+    @staticmethod
+    def _fence_first(binary: str) -> None:
+        """Make the jump to the fence FORWARD's first rule (again, after kube-proxy's)."""
         # The new jump goes in first, then the old ones go: never a moment without one.
         _run(binary, "-w", "-I", "FORWARD", "1", "-j", FENCE_CHAIN)
         while True:
@@ -474,7 +474,7 @@ class Node(Started):
         self._undo.append(functools.partial(_remove_chains, {(binary, "filter", FENCE_CHAIN)}))
         for rule in rules:
             _run(binary, "-w", "-A", FENCE_CHAIN, *rule)
-        _run(binary, "-w", "-I", "FORWARD", "1", "-j", FENCE_CHAIN)
+        self._fence_first(binary)
 
     def _remove_containers(self) -> None:
         """Whatever the kubelet left running: kill the tasks, remove them and their containers."""

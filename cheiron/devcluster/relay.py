@@ -24,12 +24,10 @@ class Relay:
     _server: socket.socket | None = field(default=None, init=False)
     _open: set[socket.socket] = field(default_factory=set, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    # Connections one of whose two directions has ended.
-    _half_done: set[frozenset[socket.socket]] = field(default_factory=set, init=False)
 
     def start(self) -> None:
         """Listen; connections are served on threads of their own until stop()."""
-        server = socket.create_server(self.listen, reuse_port=False)
+        server = socket.create_server(self.listen)
         self._server = server
         threading.Thread(target=self._accept, args=(server,), name="relay", daemon=True).start()
 
@@ -53,40 +51,37 @@ class Relay:
                 client, _address = server.accept()
             except OSError:
                 return  # stopped
-            try:
-                upstream = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(
-                    target=self._copy, args=(source, sink), name="relay-copy", daemon=True
-                ).start()
+            threading.Thread(
+                target=self._serve, args=(client,), name="relay-conn", daemon=True
+            ).start()
 
-    def _copy(self, source: socket.socket, sink: socket.socket) -> None:
+    def _serve(self, client: socket.socket) -> None:
+        """One connection: a copy each way; both sockets closed once both copies ended."""
         try:
-            while data := source.recv(_CHUNK):
-                sink.sendall(data)
-            # Half-close: the other direction may still have bytes to deliver.
-            sink.shutdown(socket.SHUT_WR)
+            upstream = socket.create_connection(self.target, timeout=10)
         except OSError:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        finally:
-            self._forget(source, sink)
-
-    def _forget(self, source: socket.socket, sink: socket.socket) -> None:
-        # Both copies end on their own; the second to end closes both sockets.
+            client.close()
+            return
+        upstream.settimeout(None)
         with self._lock:
-            key = frozenset((source, sink))
-            if key in self._half_done:
-                self._half_done.discard(key)
-                for sock in (source, sink):
-                    self._open.discard(sock)
-                    sock.close()
-            else:
-                self._half_done.add(key)
+            self._open.update((client, upstream))
+        back = threading.Thread(target=_copy, args=(upstream, client), daemon=True)
+        back.start()
+        _copy(client, upstream)
+        back.join()
+        with self._lock:
+            self._open.difference_update((client, upstream))
+        client.close()
+        upstream.close()
+
+
+def _copy(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(_CHUNK):
+            sink.sendall(data)
+        # Half-close: the other direction may still have bytes to deliver.
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

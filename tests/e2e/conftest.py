@@ -19,7 +19,6 @@ from cheiron.devcluster.images import runnable_image, write_layout
 from cheiron.devcluster.node import Node, plane_for_node
 from tests.support import crds as crd_support
 from tests.support.host import differences, host_state
-from tests.support.namespaces import fresh_namespace
 from tests.support.oci import push
 from tests.support.operator import OperatorProcess
 from tests.support.registry import Registry
@@ -67,31 +66,6 @@ def api_client(control_plane: ControlPlane) -> client.ApiClient:
 def crds(api_client: client.ApiClient) -> None:
     """The CRDs of cheiron, installed and established."""
     crd_support.install(api_client)
-
-
-@pytest.fixture
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    """The core/v1 API."""
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture
-def apps(api_client: client.ApiClient) -> client.AppsV1Api:
-    """The apps/v1 API."""
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture
-def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
-    """The custom objects API."""
-    return client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture
-def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace named after the test."""
-    with fresh_namespace(core, request.node.name) as name:
-        yield name
 
 
 @pytest.fixture(scope="package")

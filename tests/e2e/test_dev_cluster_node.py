@@ -5,25 +5,12 @@ tier's fixtures, and runs first (files run in name order).
 """
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from cheiron.devcluster import default_bin_dir
 from cheiron.devcluster.node import BRIDGE, NODE_NAME
+from tests.support.devcluster import dev_cluster, kubectl_output
 from tests.support.host import differences, host_state
-
-
-def kubectl(kubeconfig: Path, *args: str) -> str:
-    return subprocess.run(
-        [str(default_bin_dir() / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
 
 
 def test_dev_cluster_with_a_node_serves_and_leaves_the_host_as_found(tmp_path: Path) -> None:
@@ -32,28 +19,9 @@ def test_dev_cluster_with_a_node_serves_and_leaves_the_host_as_found(tmp_path: P
     kubeconfig = tmp_path / "kc"
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")  # read by containerd at a pull, not here
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cheiron",
-            "dev-cluster",
-            "--node",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--trust-registry",
-            f"127.0.0.1:5999={ca}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line == f"READY {kubeconfig}", proc.stderr.read() if proc.stderr else ""
-        node = json.loads(kubectl(kubeconfig, "get", "node", NODE_NAME, "-o", "json"))
+    trust = ("--trust-registry", f"127.0.0.1:5999={ca}")
+    with dev_cluster(kubeconfig, tmp_path, "--node", *trust) as proc:
+        node = json.loads(kubectl_output(kubeconfig, "get", "node", NODE_NAME, "-o", "json"))
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready[0]["status"] == "True"
         # Lifted by the node-lifecycle controller once Ready, not by hand.
@@ -65,7 +33,3 @@ def test_dev_cluster_with_a_node_serves_and_leaves_the_host_as_found(tmp_path: P
         assert proc.wait(timeout=60) == 0
         assert not list(tmp_path.glob("cheiron-node-*"))
         assert not differences(before, host_state())
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

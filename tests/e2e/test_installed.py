@@ -47,12 +47,17 @@ INSTALL_TIMEOUT = 180.0
 POD_TIMEOUT = 120.0
 
 
+def image_archive() -> Path:
+    """The archive `make image` writes; the test fails, saying so, if it is not there."""
+    if not IMAGE_ARCHIVE.exists():
+        pytest.fail(f"{IMAGE_ARCHIVE} is missing: `make image` (hack/image/build.sh) builds it")
+    return IMAGE_ARCHIVE
+
+
 @pytest.fixture(scope="module")
 def operator_image(node: Node) -> str:
     """The operator image hack/image/build.sh built, loaded into the node; its reference."""
-    if not IMAGE_ARCHIVE.exists():
-        pytest.fail(f"{IMAGE_ARCHIVE} is missing: `make image` (hack/image/build.sh) builds it")
-    node.load_image(IMAGE_ARCHIVE, IMAGE)
+    node.load_image(image_archive(), IMAGE)
     return f"{IMAGE}:dev"
 
 
@@ -79,9 +84,7 @@ def read_image(archive: Path) -> tuple[dict[str, Any], set[str]]:
 
 
 def test_the_image_is_what_the_dockerfile_builds() -> None:
-    if not IMAGE_ARCHIVE.exists():
-        pytest.fail(f"{IMAGE_ARCHIVE} is missing: `make image` (hack/image/build.sh) builds it")
-    config, paths = read_image(IMAGE_ARCHIVE)
+    config, paths = read_image(image_archive())
     final = dict(stages()[-1])
     run = config["config"]
     assert run["User"] == final["USER"]

@@ -9,7 +9,6 @@ from kubernetes import client, config
 from cheiron.devcluster import ControlPlane
 from tests.support import crds as crd_support
 from tests.support.moto import MotoServer
-from tests.support.namespaces import fresh_namespace
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,25 +33,6 @@ def api_client(control_plane: ControlPlane) -> client.ApiClient:
 def crds(api_client: client.ApiClient) -> None:
     """The CRDs, generated from the models, installed and established."""
     crd_support.install(api_client)
-
-
-@pytest.fixture
-def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
-    """The custom objects API."""
-    return client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    """The core/v1 API."""
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture
-def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace named after the test, deleted (without waiting) afterwards."""
-    with fresh_namespace(core, request.node.name) as name:
-        yield name
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 import subprocess
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, ClassVar, Self
+from typing import IO, Any, ClassVar
+
+from cheiron.devcluster.cluster import Started
 
 
 def answers(url: str) -> bool:
@@ -16,17 +17,13 @@ def answers(url: str) -> bool:
         return False
 
 
-class Background:
+class Background(Started):
     """A mixin: subclasses have `log_path` and implement start() with launch()."""
 
     log_path: Path
     stop_timeout: ClassVar[float] = 30.0
     _proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the process and wait until it serves."""
-        raise NotImplementedError
 
     def launch(
         self,
@@ -66,15 +63,3 @@ class Background:
     def logs(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

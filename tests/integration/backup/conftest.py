@@ -80,12 +80,6 @@ def backup_operator(
 
 
 @pytest.fixture
-def apps(api_client: client.ApiClient) -> client.AppsV1Api:
-    """The apps/v1 API."""
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture
 def backups(custom: client.CustomObjectsApi) -> Iterator[list[str]]:
     """Names of the ClusterImageBackups a test creates; deleted afterwards."""
     names: list[str] = []

@@ -1,16 +1,13 @@
 """`cheiron dev-cluster` as a user runs it: READY line, a working kubeconfig, clean shutdown."""
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from cheiron.devcluster import default_bin_dir
+from tests.support.devcluster import dev_cluster, kubectl_output
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -18,37 +15,12 @@ def test_dev_cluster_serves_until_signalled(tmp_path: Path, stop_signal: signal.
     kubeconfig = tmp_path / "kc"
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cheiron", "dev-cluster", "--kubeconfig", str(kubeconfig)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TMPDIR": str(scratch)},
-    )
-    try:
-        assert proc.stdout is not None
-        # readline blocks until the line or EOF; start-up has its own 90 s deadline inside.
-        line = proc.stdout.readline().strip()
-        assert line == f"READY {kubeconfig}", proc.stderr.read() if proc.stderr else ""
+    with dev_cluster(kubeconfig, scratch) as proc:
         assert (kubeconfig.stat().st_mode & 0o777) == 0o600
         workdirs = list(scratch.glob("cheiron-cp-*"))
         assert len(workdirs) == 1
 
-        namespaces = subprocess.run(
-            [
-                str(default_bin_dir() / "kubectl"),
-                "--kubeconfig",
-                str(kubeconfig),
-                "get",
-                "ns",
-                "-o",
-                "name",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.split()
+        namespaces = kubectl_output(kubeconfig, "get", "ns", "-o", "name").split()
         assert {"namespace/default", "namespace/kube-system", "namespace/kube-public"} <= set(
             namespaces
         )
@@ -62,7 +34,3 @@ def test_dev_cluster_serves_until_signalled(tmp_path: Path, stop_signal: signal.
         # The apiserver went down with it, not left behind as an orphan.
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
