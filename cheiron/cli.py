@@ -1,6 +1,7 @@
 """The `cheiron` command line: parses arguments and hands off to the subcommand's module."""
 
 import argparse
+import datetime
 import os
 import re
 import signal
@@ -27,6 +28,7 @@ from cheiron.logs import configure as configure_logs
 
 if TYPE_CHECKING:
     from cheiron.pullsecrets.entries import EcrPolicy
+    from cheiron.pullsecrets.verification import VerifyPolicy
 
 
 def _cmd_version(_: argparse.Namespace) -> int:
@@ -58,6 +60,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             resync_seconds=args.resync_seconds,
             eatr=args.eatr_namespace_labels,
             ecr_policy=_ecr_policy(args),
+            verify_policy=_verify_policy(args),
+            verify_ca_pem=args.verify_ca_file.read_text() if args.verify_ca_file else None,
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
             leader_election=args.leader_elect,
@@ -109,13 +113,24 @@ def _ecr_policy_flags(parser: argparse.ArgumentParser) -> None:
             "namespaced managers may name this endpoint, and any manager over plain http",
         ),
     ):
-        parser.add_argument(
-            flag,
-            action="append",
-            default=[v for v in _setting(variable, "").split(",") if v],
-            metavar=metavar,
-            help=f"{what} (repeatable; ${variable}, comma-separated)",
-        )
+        _list_flag(parser, flag, variable, metavar, what)
+
+
+def _list_flag(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    variable: str,
+    metavar: str,
+    what: str,
+) -> None:
+    """A repeatable flag, its default a comma-separated CHEIRON_* setting."""
+    parser.add_argument(
+        flag,
+        action="append",
+        default=[v for v in _setting(variable, "").split(",") if v],
+        metavar=metavar,
+        help=f"{what} (repeatable; ${variable}, comma-separated)",
+    )
 
 
 def _ecr_policy(args: argparse.Namespace) -> "EcrPolicy":
@@ -125,6 +140,56 @@ def _ecr_policy(args: argparse.Namespace) -> "EcrPolicy":
         frozenset(args.ecr_ambient_namespace),
         tuple(args.ecr_role_arn),
         frozenset(args.ecr_endpoint_host),
+    )
+
+
+def _verify_flags(parser: argparse.ArgumentParser) -> None:
+    """Which registries the operator may ask about credentials, and how often."""
+    group = parser.add_argument_group("credential verification")
+    for flag, variable, what in (
+        (
+            "--verify-host",
+            "CHEIRON_VERIFY_HOSTS",
+            "registries namespaced managers' credentials may be verified against (fnmatch)",
+        ),
+        (
+            "--verify-insecure-host",
+            "CHEIRON_VERIFY_INSECURE_HOSTS",
+            "registries asked over plain http or without certificate checks (test registries)",
+        ),
+    ):
+        _list_flag(group, flag, variable, "HOST[:PORT]", what)
+    group.add_argument(
+        "--verify-listed-only",
+        action="store_true",
+        default=_setting("CHEIRON_VERIFY_LISTED_ONLY", "") == "true",
+        help="cluster managers too are verified only against --verify-host registries",
+    )
+    group.add_argument(
+        "--verify-interval",
+        type=float,
+        default=_setting("CHEIRON_VERIFY_INTERVAL", "21600"),
+        metavar="SECONDS",
+        help="ask a registry about the same credentials at most this often (default: "
+        "%(default)s); changed credentials are asked about at once",
+    )
+    group.add_argument(
+        "--verify-ca-file",
+        type=Path,
+        default=_setting("CHEIRON_VERIFY_CA_FILE"),
+        metavar="PEM",
+        help="CA certificates trusted, besides the system's, when verifying",
+    )
+
+
+def _verify_policy(args: argparse.Namespace) -> "VerifyPolicy":
+    from cheiron.pullsecrets.verification import VerifyPolicy  # noqa: PLC0415
+
+    return VerifyPolicy(
+        datetime.timedelta(seconds=args.verify_interval),
+        tuple(args.verify_host),
+        args.verify_listed_only,
+        tuple(args.verify_insecure_host),
     )
 
 
@@ -293,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _ecr_policy_flags(run)
+    _verify_flags(run)
     run.add_argument(
         "--log-format",
         choices=("text", "json"),

@@ -54,6 +54,13 @@ LAST_SYNC = Gauge(
     "Unix time of a manager's last pass that ended Ready.",
     ["manager"],
 )
+CREDENTIALS_VERIFIED = Gauge(
+    "cheiron_credentials_verified",
+    "1 for what the registry last said to an entry's credentials "
+    "(Verified, Rejected, Unreachable, Skipped), 0 for the other results.",
+    ["manager", "entry", "result"],
+)
+VERIFICATION_RESULTS = ("Verified", "Rejected", "Unreachable", "Skipped")
 LEADER = Gauge("cheiron_leader", "1 while this replica holds the leader Lease (or runs alone).")
 
 
@@ -79,12 +86,22 @@ def token_expires(manager: str, entry: str, expires_at: datetime.datetime) -> No
     ECR_EXPIRY.labels(manager, entry).set_function(remaining)
 
 
+def credentials_verified(manager: str, entry: str, result: str) -> None:
+    """Set an entry's verification series: 1 for its current result, 0 for the others."""
+    for value in VERIFICATION_RESULTS:
+        CREDENTIALS_VERIFIED.labels(manager, entry, value).set(1 if value == result else 0)
+
+
 def forget_manager(manager: str, entries: list[str]) -> None:
     """Drop the series of a deleted manager so they do not linger at their last value."""
     for gauge, labels in (
         (MANAGED_OBJECTS, [(manager, k) for k in ("Secret", "ServiceAccount", "Pod")]),
         (ECR_EXPIRY, [(manager, e) for e in entries]),
         (LAST_SYNC, [(manager,)]),
+        (
+            CREDENTIALS_VERIFIED,
+            [(manager, e, r) for e in entries for r in VERIFICATION_RESULTS],
+        ),
     ):
         for values in labels:
             with suppress(KeyError):

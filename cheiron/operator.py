@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime
+import functools
 import gc
 import logging
 import math
@@ -25,9 +26,10 @@ from cheiron.k8s.lease import LeaderElection
 from cheiron.k8s.objects import Kube
 from cheiron.pki import make_serving_pki
 from cheiron.pullsecrets.entries import EcrPolicy
+from cheiron.pullsecrets.verification import VerifyPolicy
 from cheiron.runtime.state import Runtime, configure, runtime
 from cheiron.runtime.tasks import spawn
-from cheiron.sources import ecr
+from cheiron.sources import ecr, skopeo
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class Options:
     resync_seconds: float = 600.0
     eatr: bool = False
     ecr_policy: EcrPolicy = field(default_factory=EcrPolicy)
+    verify_policy: VerifyPolicy = field(default_factory=VerifyPolicy)
+    # PEM CAs trusted (besides the system's) when registries are asked about credentials.
+    verify_ca_pem: str | None = None
     liveness_endpoint: str | None = None
     operator_namespace: str = "cheiron-system"
     webhook: WebhookOptions | None = None
@@ -331,6 +336,8 @@ def run(options: Options) -> None:
             webhook_served=options.webhook is not None,
             operator_namespace=options.operator_namespace,
             fetch_ecr=ecr.fetch,
+            verify_policy=options.verify_policy,
+            check_login=functools.partial(skopeo.check_login, ca_pem=options.verify_ca_pem),
         )
     )
     # Managers are driven by their informers (cheiron.controllers.lifecycles); kopf keeps

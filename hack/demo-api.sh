@@ -45,7 +45,8 @@ k apply -k config/crd
 wait_for "CRDs" kq wait --for condition=established --timeout=30s crd --all
 
 step "running the operator: cheiron run --all-namespaces (log: $work/operator.log)"
-cheiron run --kubeconfig "$kubeconfig" --all-namespaces >"$work/operator.log" 2>&1 &
+# --verify-listed-only: the samples name public registries, which a demo must not contact.
+cheiron run --kubeconfig "$kubeconfig" --all-namespaces --verify-listed-only >"$work/operator.log" 2>&1 &
 pids+=($!)
 
 step "the Secrets the samples refer to"

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+from cheiron.api.sources import VerificationResult
+
 # RFC 1123 subdomain, the rule for Secret and ServiceAccount names.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # RFC 1123 label, the rule for namespace names.
@@ -51,6 +53,14 @@ class Mode(StrEnum):
 
     SERVICE_ACCOUNT = "ServiceAccount"
     POD = "Pod"
+
+
+class Verification(StrEnum):
+    """Whether credentials are checked with their registry before they are written."""
+
+    NEVER = "Never"
+    WARN = "Warn"
+    ENFORCE = "Enforce"
 
 
 class SecretRef(Model):
@@ -417,6 +427,16 @@ class ManagerSpec(Model):
         default=None,
         description="Patch only these ServiceAccounts (by name and/or labels); default all.",
     )
+    verification: Verification = Field(
+        default=Verification.WARN,
+        description=(
+            "Ask each registry whether it accepts an entry's credentials before they are "
+            "written. Warn: rejected credentials are still written (the registry may answer "
+            "nodes but not the operator) and the manager is Degraded; Enforce: they are not "
+            "written; Never: no check. Either way, a rotation the registry rejects never "
+            "replaces credentials it accepts."
+        ),
+    )
     recreate_stuck_pods: bool = Field(
         default=False,
         description=(
@@ -487,6 +507,17 @@ class Condition(Model):
     observed_generation: int | None = Field(default=None, ge=0)
 
 
+class EntryVerification(Model):
+    """The registry's answer to one entry's credentials."""
+
+    result: VerificationResult = Field(
+        description="Verified, Rejected (401/403), Unreachable (network, TLS, 5xx) or Skipped "
+        "(the operator may not contact the host)."
+    )
+    checked_at: datetime | None = Field(default=None, description="When the registry was asked.")
+    message: str = Field(default="", max_length=2048)
+
+
 class EntryStatus(Model):
     """How one `spec.secrets` entry fared in the last reconcile."""
 
@@ -501,6 +532,15 @@ class EntryStatus(Model):
         pattern=r"^[0-9a-f]{64}$",
         description="ECR: SHA-256 of the token's dockerconfigjson. After a restart the "
         "operator reuses only a copy with this digest, never one a tenant rewrote.",
+    )
+    verification: EntryVerification | None = Field(
+        default=None, description="What the registry said to the entry's credentials."
+    )
+    accepted_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the dockerconfigjson the registry last accepted and the "
+        "Secrets hold: a rotation it rejects keeps that one.",
     )
     failures: int | None = Field(
         default=None, ge=0, description="A failed entry: how many passes in a row it failed."

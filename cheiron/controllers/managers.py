@@ -28,6 +28,7 @@ from cheiron.api.observed import (
     manager_info,
     manager_key,
 )
+from cheiron.controllers import verifier
 from cheiron.controllers.accounts import sync_namespace
 from cheiron.controllers.loops import Stopped, wake_loop
 from cheiron.dockerconfig import DockerConfig
@@ -337,6 +338,7 @@ def _resolve_ecr(status: dict[str, Any], idx: Views) -> entries.ResolveEcr:
                 ECR_ERROR,
                 f"GetAuthorizationToken failed: {e.code}",
                 expires_at=cached.expires_at if cached else None,
+                verification=verifier.ecr_failure(e.code, now),
             )
         payload = DockerConfig.single(token.registry, token.username, token.password).to_json()
         fresh = Cached(
@@ -488,6 +490,8 @@ async def _resolve(
             fresh = await rt.pools.aws_call(endpoint, entries.resolve, manager, entry, read, ecr)
         else:
             fresh = await asyncio.to_thread(entries.resolve, manager, entry, read, ecr)
+        fresh = await verifier.verify(manager, entry, fresh, recorded.get(name), idx)
+        await verifier.report(manager, fresh, recorded.get(name), _manager_ref(manager))
         outcomes.append(with_retry(fresh, recorded.get(name), now, carry=carry))
     return tuple(outcomes)
 

@@ -3,7 +3,8 @@
 Settled states, kept in `status.phase` so that a restarted operator continues from them:
 - Pending: a new manager, nothing reported yet;
 - Ready: every entry resolved and every Secret written;
-- Degraded: an entry failed or a foreign Secret blocked one; the rest still work;
+- Degraded: an entry failed, its registry rejected it, or a foreign Secret blocked one; the
+  rest still work;
 - Invalid: the spec failed validation (the CRD schema should have refused it).
 
 A pass fires `new_spec` when the spec's generation differs from the one status reports on,
@@ -59,6 +60,8 @@ class Progress:
     conflicts: int = 0
     refused_namespaces: int = 0
     webhook_missing: bool = False
+    # Entries written although their registry rejected them (verification: Warn).
+    rejected_credentials: int = 0
 
 
 Observed = Start | Progress
@@ -84,6 +87,11 @@ def all_written(o: Observed) -> bool:
     return not (p.failed_entries or p.conflicts or p.refused_namespaces)
 
 
+def accepted(o: Observed) -> bool:
+    """No entry was written with credentials its registry rejected."""
+    return not (o.rejected_credentials if isinstance(o, Progress) else 0)
+
+
 def deliverable(o: Observed) -> bool:
     """What is written reaches its objects: in Pod mode, a webhook is there to add it."""
     return not (o.webhook_missing if isinstance(o, Progress) else False)
@@ -98,7 +106,7 @@ TABLE: tuple[Transition[Observed], ...] = (
     Transition(START, DEGRADED, RESOLVING, conditions=[inputs_changed]),
     Transition(START, DEGRADED, RETRYING),
     Transition(RESOLVED, (RESOLVING, RETRYING), SYNCING),
-    Transition(SETTLE, SYNCING, READY, conditions=[all_written, deliverable]),
+    Transition(SETTLE, SYNCING, READY, conditions=[all_written, deliverable, accepted]),
     Transition(SETTLE, SYNCING, DEGRADED),
     # A pass that raised, while working or in reporting what it settled on.
     Transition(FAIL, (*WORKING, READY, DEGRADED), DEGRADED),

@@ -21,7 +21,7 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
-from cheiron.api.sources import EcrRequest
+from cheiron.api.sources import EcrRequest, Verdict
 from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
 
 # Reasons, in the CamelCase that conditions and Events use.
@@ -104,6 +104,10 @@ class EntryOutcome:
     # A failed entry: failures in a row, and when it is tried again (cheiron.fsm.manager).
     failures: int = 0
     retry_at: datetime.datetime | None = None
+    # What the registry said to the credentials (cheiron.pullsecrets.verification).
+    verification: Verdict | None = None
+    # Digest of the payload the registry accepted that the entry's Secrets hold.
+    accepted_digest: str | None = None
 
 
 class SecretLike(Protocol):

@@ -21,6 +21,7 @@ from cheiron.pullsecrets.marks import names_in_namespace
 from cheiron.pullsecrets.materialise import SecretWrites, after_writes, secret_writes
 from cheiron.pullsecrets.status import condition, entry_rows, refusal_lines, summary
 from cheiron.pullsecrets.targets import SecretTargets, no_pods, owned_or_in, secret_targets
+from cheiron.pullsecrets.verification import rejected_written
 from cheiron.targeting import PodsIn
 
 
@@ -168,6 +169,7 @@ def pass_outcome(
         len(applied.conflicts),
         refused_count,
         webhook_missing=pods and not webhook_served,
+        rejected_credentials=sum(1 for o in outcomes if rejected_written(o)),
     )
     phase = machine.settled_phase(progress)
     reason, message = summary(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cheiron.pullsecrets.entries import EntryOutcome
+from cheiron.pullsecrets.verification import recorded_verdict
 
 DEFAULT_LIFETIME = datetime.timedelta(hours=12)
 JITTER = 0.1  # +-10% of the lifetime around the half-life
@@ -80,6 +81,8 @@ def held(
             expires_at=parse_time(entry.get("expiresAt")),
             failures=int(entry.get("failures") or 1),
             retry_at=retry,
+            verification=recorded_verdict(entry),
+            accepted_digest=str(entry.get("acceptedDigest") or "") or None,
         )
     return waiting
 

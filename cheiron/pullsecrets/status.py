@@ -9,8 +9,10 @@ from typing import Any
 
 from cheiron.api.models import REFUSALS_SHOWN, ConditionStatus
 from cheiron.api.observed import SecretInfo, digest
+from cheiron.api.sources import VerificationResult
 from cheiron.pullsecrets.entries import EntryOutcome
 from cheiron.pullsecrets.materialise import Refusal
+from cheiron.pullsecrets.verification import CREDENTIALS_REJECTED, rejected_written
 
 SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
 RECONCILED_REASON = "Reconciled"
@@ -77,8 +79,14 @@ def summary(
     A missing webhook first (nothing reaches a new Pod), then failures, conflicts, refusals.
     """
     failed = [o for o in outcomes if not o.ok]
+    rejected = [o for o in outcomes if rejected_written(o)]
     parts = [WEBHOOK_MESSAGE] if webhook_missing else []
     parts += [f"entry {o.name}: {o.message}" for o in failed]
+    parts += [
+        f"entry {o.name}: written, but {o.verification.message} (verification: Warn)"
+        for o in rejected
+        if o.verification is not None
+    ]
     parts += [
         f"Secret {c.namespace}/{c.name} exists and is not managed by this manager; not overwritten"
         for c in conflicts
@@ -94,12 +102,23 @@ def summary(
         reason, message = WEBHOOK_NOT_SERVED, "; ".join(parts)
     elif failed:
         reason, message = failed[0].reason, "; ".join(parts)
+    elif rejected:
+        reason, message = CREDENTIALS_REJECTED, "; ".join(parts)
     elif conflicts:
         reason, message = SECRET_CONFLICT, "; ".join(parts)
     elif refused:
         reason, message = WRITE_REFUSED, "; ".join(parts)
     else:
         reason, message = RECONCILED_REASON, f"{len(outcomes)} entries ready"
+    unverified = [
+        f"entry {o.name} not verified ({o.verification.message})"
+        for o in outcomes
+        if o.ok
+        and o.verification is not None
+        and o.verification.result is VerificationResult.UNREACHABLE
+    ]
+    if unverified:
+        message += "; " + "; ".join(unverified)
     if overridden:
         message += (
             f"; registries given by more than one entry (the first wins): {', '.join(overridden)}"
@@ -122,6 +141,8 @@ def entry_rows(outcomes: Sequence[EntryOutcome]) -> list[dict[str, Any]]:
                 "tokenDigest": (
                     digest(o.payload) if o.expires_at is not None and o.payload else None
                 ),
+                "verification": _verification_row(o),
+                "acceptedDigest": o.accepted_digest,
                 "failures": o.failures or None,
                 "retryAt": iso(o.retry_at),
             }.items()
@@ -129,6 +150,17 @@ def entry_rows(outcomes: Sequence[EntryOutcome]) -> list[dict[str, Any]]:
         }
         for o in outcomes
     ]
+
+
+def _verification_row(outcome: EntryOutcome) -> dict[str, str] | None:
+    verdict = outcome.verification
+    if verdict is None:
+        return None
+    row = {"result": str(verdict.result), "message": verdict.message[:2048]}
+    if verdict.result is not VerificationResult.SKIPPED:
+        # Nothing was asked: a time would only rewrite status at every pass.
+        row["checkedAt"] = iso(verdict.checked_at) or ""
+    return row
 
 
 def recorded_entries(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -3,14 +3,15 @@
 import asyncio
 import datetime
 import random
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cheiron.api.sources import EcrRequest, EcrToken
+from cheiron.api.sources import EcrRequest, EcrToken, RegistryLogin, Verdict
 from cheiron.k8s.objects import Kube
 from cheiron.pullsecrets.entries import EcrPolicy
 from cheiron.pullsecrets.renewal import Cached
+from cheiron.pullsecrets.verification import VerifyPolicy
 from cheiron.runtime.caches import Caches
 from cheiron.runtime.events import EventAggregator
 from cheiron.runtime.pools import Pools
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 # One GetAuthorizationToken call (cheiron.sources.ecr.fetch, passed in by `cheiron run`).
 FetchEcr = Callable[[EcrRequest], EcrToken]
+# Asking a registry about one login (cheiron.sources.skopeo.check_login, passed in likewise).
+CheckLogin = Callable[[RegistryLogin], Awaitable[Verdict]]
 
 
 def _now() -> datetime.datetime:
@@ -66,6 +69,15 @@ class Runtime:
     clock: Callable[[], datetime.datetime] = _now
     jitter: Callable[[], float] = _jitter
     fetch_ecr: FetchEcr = field(kw_only=True)
+    # Which registries may be asked about credentials, and how often. The default asks none.
+    verify_policy: VerifyPolicy = field(default_factory=lambda: VerifyPolicy(listed_only=True))
+    check_login: CheckLogin | None = None
+    # Verdicts by RegistryLogin.key: one question per credentials and interval, whichever
+    # managers and entries share them.
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+    # The accepted payload each entry's Secrets hold, by (manager UID, entry Secret name): what
+    # a rotation the registry rejects keeps (after a restart: read back from those Secrets).
+    accepted: dict[tuple[str, str], bytes] = field(default_factory=dict)
     pools: Pools = field(default_factory=Pools)
     # Set by `cheiron run` once the event loop runs (they need it).
     caches: Caches | None = None
@@ -83,6 +95,8 @@ class Runtime:
         self.status_deferred.discard(key)
         for token in [t for t in self.tokens if t[0] == uid]:
             del self.tokens[token]
+        for entry in [a for a in self.accepted if a[0] == uid]:
+            del self.accepted[entry]
         if (soon := self._soon.pop(key, None)) is not None:
             soon[0].cancel()
 

@@ -10,6 +10,7 @@ registry that never answers costs its backup the deadline, nothing more.
 
 import asyncio
 import contextlib
+import datetime
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cheiron.api.sources import RegistryLogin, Verdict, VerificationResult
 from cheiron.dockerconfig import encode_auth
 
 log = logging.getLogger(__name__)
@@ -135,16 +137,18 @@ def _error(stderr: bytes) -> str:
     return (lines[-1] if lines else "skopeo failed")[:1000]
 
 
-async def _run(args: list[str], timeout: float, env: dict[str, str]) -> bytes:
+async def _run(
+    args: list[str], timeout: float, env: dict[str, str], stdin: bytes | None = None
+) -> bytes:
     proc = await asyncio.create_subprocess_exec(
         *args,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(stdin), timeout)
     except TimeoutError:
         raise CopyError(f"skopeo timed out after {timeout:.0f}s") from None
     finally:
@@ -222,3 +226,47 @@ async def backup(request: CopyRequest) -> CopyResult:
         log.info("copied %s to %s", pinned_source, destination)
         # Read back through the tag just pushed: what a pull of the backup will get.
         return CopyResult(digest, await _digest(work, destination), copied=True)
+
+
+LOGIN_TIMEOUT = 20.0
+# containers/image's words for a 401 (from /v2/ or the token realm) and for a 403; nothing
+# looser: "connect: permission denied" is the network's answer, not the registry's.
+_REJECTED = re.compile(
+    r"invalid username/password"
+    r"|status code from registry 40[13]\b"
+    r"|\b40[13] \((Unauthorized|Forbidden)\)"
+)
+
+
+async def check_login(
+    login: RegistryLogin, ca_pem: str | None = None, timeout: float = LOGIN_TIMEOUT
+) -> Verdict:
+    """Ask the registry whether it accepts the login, as a client pulling would.
+
+    `skopeo login` pings `/v2/` and answers the challenge: Basic with the credentials, or a
+    Bearer token from the realm, requested with them. The password goes in on stdin; the
+    authfile it writes lives in a private temp dir removed at once.
+    """
+    now = datetime.datetime.now(datetime.UTC)
+    access = RegistryAccess(login.host, ca_pem=ca_pem, insecure=login.insecure)
+    with _workdir([access]) as work:
+        args = [
+            _skopeo(),
+            "login",
+            f"--authfile={work.authfile}",
+            f"--username={login.username}",
+            "--password-stdin",
+            *work.flags("", login.host),
+            login.host,
+        ]
+        try:
+            await _run(args, timeout, work.env, stdin=login.password.encode())
+        except CopyError as e:
+            message = str(e).replace('\\"', '"')[:500]
+            result = (
+                VerificationResult.REJECTED
+                if _REJECTED.search(message)
+                else VerificationResult.UNREACHABLE
+            )
+            return Verdict(result, now, f"{login.host}: {message}")
+    return Verdict(VerificationResult.VERIFIED, now, f"{login.host} accepted the credentials")

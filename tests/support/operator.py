@@ -10,6 +10,14 @@ from cheiron.devcluster.cluster import free_port
 from tests.support.poll import eventually
 from tests.support.process import Background, answers
 
+# Tests name real registries (ghcr.io, quay.io) that must never be contacted: only the tests'
+# own registries on loopback are asked about credentials, over plain http.
+VERIFY_LOOPBACK_ONLY = {
+    "CHEIRON_VERIFY_HOSTS": "127.0.0.1:*",
+    "CHEIRON_VERIFY_LISTED_ONLY": "true",
+    "CHEIRON_VERIFY_INSECURE_HOSTS": "127.0.0.1:*",
+}
+
 
 @dataclass
 class OperatorProcess(Background):
@@ -47,7 +55,7 @@ class OperatorProcess(Background):
                 str(self.metrics_port),
                 *self.args,
             ],
-            {**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            {**os.environ, "PYTHONUNBUFFERED": "1", **VERIFY_LOOPBACK_ONLY, **self.env},
         )
 
         def up() -> bool:
@@ -64,6 +72,13 @@ class OperatorProcess(Background):
         return [
             int(n) for n in re.findall(rf"reconciled {manager}: \w+, (\d+) writes", self.logs())
         ]
+
+    def first_passes(self, key: str, count: int = 3) -> list[int]:
+        """The writes of the first `count` passes of a manager, once it has made them."""
+        return eventually(
+            lambda: self.passes(key)[:count] if len(self.passes(key)) >= count else None,
+            what=f"{count} reconcile passes of {key}",
+        )
 
     def ready(self) -> bool:
         """Whether /readyz answers 200 (with leader election: this replica leads)."""

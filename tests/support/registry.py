@@ -20,6 +20,7 @@ from cheiron.devcluster.cluster import _die_with_parent, free_port
 from cheiron.pki import issue, make_ca
 from tests.support.poll import eventually
 from tests.support.process import Background
+from tests.support.token_auth import ISSUER, SERVICE, TokenServer
 
 DEFAULT_BINARY = Path("/usr/bin/docker-registry")
 
@@ -71,7 +72,8 @@ class Manifest:
 class Registry(Background):
     """A throwaway registry with filesystem storage in a temp dir; a context manager.
 
-    `auth=(user, password)` turns on htpasswd (bcrypt) basic auth, `tls=True` serves HTTPS
+    `auth=(user, password)` turns on htpasswd (bcrypt) basic auth, `token` the token auth of
+    a TokenServer (Bearer tokens from its realm), `tls=True` serves HTTPS
     with a certificate from a fresh test CA, `delete=True` lets manifests be deleted.
     """
 
@@ -81,12 +83,14 @@ class Registry(Background):
         self,
         *,
         auth: tuple[str, str] | None = None,
+        token: TokenServer | None = None,
         tls: bool = False,
         delete: bool = False,
         binary: Path = DEFAULT_BINARY,
         startup_timeout: float = 30.0,
     ) -> None:
         self.auth = auth
+        self.token = token
         self.tls = tls
         self.delete = delete
         self.binary = binary
@@ -224,6 +228,15 @@ class Registry(Background):
         if self.auth is not None:
             config["auth"] = {
                 "htpasswd": {"realm": "cheiron-test", "path": str(self.workdir / "htpasswd")}
+            }
+        if self.token is not None:
+            config["auth"] = {
+                "token": {
+                    "realm": self.token.realm,
+                    "service": SERVICE,
+                    "issuer": ISSUER,
+                    "rootcertbundle": str(self.token.write_bundle(self.workdir / "token-ca.crt")),
+                }
             }
         return config
 

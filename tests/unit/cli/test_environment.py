@@ -30,3 +30,18 @@ def test_a_malformed_setting_is_refused_by_name(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run"])
     assert "--metrics-port" in capsys.readouterr().err
+
+
+def test_verification_settings_come_from_flags_and_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cheiron.cli import _verify_policy  # noqa: PLC0415 - the one place that builds it
+
+    monkeypatch.setenv("CHEIRON_VERIFY_HOSTS", "ghcr.io,*.internal:5000")
+    monkeypatch.setenv("CHEIRON_VERIFY_LISTED_ONLY", "true")
+    args = build_parser().parse_args(["run", "--verify-host", "quay.io", "--verify-interval", "60"])
+    policy = _verify_policy(args)
+    assert policy.hosts == ("ghcr.io", "*.internal:5000", "quay.io")
+    assert policy.listed_only
+    assert policy.interval.total_seconds() == 60
+    assert build_parser().parse_args(["run"]).verify_ca_file is None

@@ -39,6 +39,7 @@ def test_a_failed_entry_or_a_conflict_settles_degraded() -> None:
     assert m.settled_phase(m.Progress(conflicts=2)) == m.DEGRADED
     assert m.settled_phase(m.Progress(refused_namespaces=1)) == m.DEGRADED
     assert m.settled_phase(m.Progress(webhook_missing=True)) == m.DEGRADED
+    assert m.settled_phase(m.Progress(rejected_credentials=1)) == m.DEGRADED
     assert m.settled_phase(m.Progress()) == m.READY
 
 
@@ -68,7 +69,8 @@ def _expected(state: str, trigger: str, o: m.Observed) -> str | None:  # noqa: P
         if state != m.SYNCING:
             return None
         blocked = progress.failed_entries or progress.conflicts or progress.refused_namespaces
-        return m.DEGRADED if blocked or progress.webhook_missing else m.READY
+        undelivered = progress.webhook_missing or progress.rejected_credentials
+        return m.DEGRADED if blocked or undelivered else m.READY
     if trigger == m.FAIL:
         return m.DEGRADED if state in (*m.WORKING, m.READY, m.DEGRADED) else None
     raise AssertionError(trigger)
@@ -76,7 +78,12 @@ def _expected(state: str, trigger: str, o: m.Observed) -> str | None:  # noqa: P
 
 starts = st.builds(m.Start, st.booleans(), st.booleans())
 progresses = st.builds(
-    m.Progress, st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.booleans()
+    m.Progress,
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.booleans(),
+    st.integers(0, 2),
 )
 steps = st.one_of(
     st.tuples(st.sampled_from([m.NEW_SPEC, m.START]), starts),
