@@ -208,6 +208,80 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 2 if args.exit_code and any(p.changes for p in plans) else 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from cheiron.k8s.client import api_client  # noqa: PLC0415 - the kubernetes client is heavy
+    from cheiron.migrate import live  # noqa: PLC0415
+
+    api = api_client(args.kubeconfig)
+    tool = args.source
+    if tool == "imps":
+        migration = live.from_imps(api)
+    elif tool == "kube-ecr":
+        migration = live.from_kube_ecr(api, args.credentials_namespace)
+    elif tool == "eatr":
+        migration = live.from_eatr(api, args.eatr_namespace, args.eatr_prefix, args.eatr_targeting)
+    else:
+        migration = live.from_patcher(api, args.patcher_deployment)
+    sys.stdout.write(migration.render())
+    return 0
+
+
+def _add_migrate(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The `migrate` subcommand."""
+    migrate = sub.add_parser(
+        "migrate",
+        help="print cheiron resources that do what another tool does now, writing nothing",
+        description=(
+            "Read imps', kube-ecr-secrets-operator's, eatr's or imagepullsecret-patcher's "
+            "objects and print the cheiron managers that do the same job, as YAML for kubectl "
+            "apply, with what cannot be carried over in comments. Never prints a secret value: "
+            "where keys must move, it prints commands that copy them through a pipe."
+        ),
+    )
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        choices=("imps", "kube-ecr", "eatr", "patcher"),
+        help="the tool to migrate from",
+    )
+    migrate.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig to use (default: $KUBECONFIG, then in-cluster)",
+    )
+    migrate.add_argument(
+        "--credentials-namespace",
+        default=os.environ.get("POD_NAMESPACE", "cheiron-system"),
+        metavar="NS",
+        help="kube-ecr: where the AWS keys of cluster-scoped objects go (default: %(default)s)",
+    )
+    migrate.add_argument(
+        "--eatr-namespace",
+        default="ci-cd",
+        metavar="NS",
+        help="eatr: its -host-namespace, where its AWS key Secrets are (default: %(default)s)",
+    )
+    migrate.add_argument(
+        "--eatr-prefix",
+        default="eatr-aws-credentials",
+        help="eatr: its -aws-credentials-secret-prefix (default: %(default)s)",
+    )
+    migrate.add_argument(
+        "--eatr-targeting",
+        choices=("labels", "explicit"),
+        default="labels",
+        help="eatr: one manager for `cheiron run --eatr-namespace-labels`, or one manager per "
+        "registry selecting eatr's labels itself (default: %(default)s)",
+    )
+    migrate.add_argument(
+        "--patcher-deployment",
+        metavar="NS/NAME",
+        help="patcher: its Deployment (default: every Deployment running its image)",
+    )
+    migrate.set_defaults(func=_cmd_migrate)
+
+
 def _cmd_crds(args: argparse.Namespace) -> int:
     if args.write is None:
         sys.stdout.write(all_crds_yaml())
@@ -509,6 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 2 when something would change (for CI), 0 when nothing would",
     )
     dry.set_defaults(func=_cmd_plan)
+
+    _add_migrate(sub)
 
     _add_dev_cluster(sub)
     return parser

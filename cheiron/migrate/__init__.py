@@ -1,0 +1,1 @@
+"""`cheiron migrate`: the cheiron resources that do what imps, kube-ecr, eatr or the patcher did."""

@@ -1,0 +1,140 @@
+"""imps' ImagePullSecrets become cluster managers with one merged Secret."""
+
+import yaml
+
+from cheiron.api.models import ClusterImagePullSecretManagerSpec
+from cheiron.migrate import imps
+from cheiron.migrate.common import SecretFacts
+
+# The README's second example, with one ECR source of imps' format.
+IMPS = {
+    "apiVersion": "images.banzaicloud.io/v1alpha1",
+    "kind": "ImagePullSecret",
+    "metadata": {"name": "imps"},
+    "spec": {
+        "registry": {
+            "credentials": [
+                {"name": "docker-hub", "namespace": "registry-access"},
+                {"name": "ecr-pull-secret", "namespace": "registry-access"},
+            ]
+        },
+        "target": {
+            "namespaces": {
+                "annotations": [
+                    {"matchAnnotations": {"sidecar.istio.io/inject": "true"}},
+                    {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+                ],
+                "labels": [{"matchExpressions": [{"key": "istio.io/rev", "operator": "Exists"}]}],
+                "names": ["backyards-system"],
+            },
+            "namespacesWithPods": {
+                "annotations": [{"matchAnnotations": {"sidecar.istio.io/inject": "true"}}]
+            },
+            "secret": {"name": "istio-pull-secret", "labels": {"a": "b"}},
+        },
+    },
+}
+SOURCES = {
+    ("registry-access", "docker-hub"): SecretFacts(
+        "registry-access",
+        "docker-hub",
+        "kubernetes.io/dockerconfigjson",
+        frozenset({".dockerconfigjson"}),
+    ),
+    ("registry-access", "ecr-pull-secret"): SecretFacts(
+        "registry-access",
+        "ecr-pull-secret",
+        imps.ECR_TYPE,
+        frozenset({"accessKeyID", "secretKey", "region", "accountID", "roleArn"}),
+        revealed={"roleArn": "arn:aws:iam::123456789012:role/puller"},
+    ),
+}
+
+
+def test_imps_becomes_a_cluster_manager_with_the_same_targeting() -> None:
+    migration = imps.migrate([IMPS], SOURCES)
+    (manifest,) = migration.manifests
+    assert manifest.body["kind"] == "ClusterImagePullSecretManager"
+    assert manifest.body["metadata"] == {"name": "imps"}
+    spec = ClusterImagePullSecretManagerSpec.model_validate(manifest.body["spec"])
+    assert spec.target is not None
+    assert spec.target.secret is not None
+    assert spec.target.secret.name == "istio-pull-secret"
+    assert spec.target.secret.labels == {"a": "b"}
+    assert spec.target.namespaces is not None
+    assert spec.target.namespaces.names == ["backyards-system"]
+    assert spec.target.namespaces.labels[0].match_expressions[0].key == "istio.io/rev"
+    # The selector with matchExpressions cannot be expressed: left out whole, and said so.
+    assert [a.match_annotations for a in spec.target.namespaces.annotations] == [
+        {"sidecar.istio.io/inject": "true"}
+    ]
+    assert any("matchExpressions" in n for n in migration.notes)
+    assert spec.target.namespaces_with_pods is not None
+    hub, ecr = spec.secrets
+    assert hub.existing_secret_ref is not None
+    assert (hub.existing_secret_ref.namespace, hub.existing_secret_ref.name) == (
+        "registry-access",
+        "docker-hub",
+    )
+    assert ecr.ecr is not None
+    assert ecr.ecr.credentials_secret_ref is not None
+    assert ecr.ecr.credentials_secret_ref.name == "ecr-pull-secret"
+    assert ecr.ecr.role_arn == "arn:aws:iam::123456789012:role/puller"
+
+
+def test_no_rules_select_nothing_as_in_imps() -> None:
+    bare = {
+        "metadata": {"name": "x"},
+        "spec": {"registry": {"credentials": []}, "target": {"secret": {"name": "s"}}},
+    }
+    (manifest,) = imps.migrate([bare], {}).manifests
+    # cheiron selects every namespace when target.namespaces is absent: it must be present.
+    assert manifest.body["spec"]["target"]["namespaces"] == {
+        "names": [],
+        "labels": [],
+        "annotations": [],
+    }
+
+
+def test_missing_and_unknown_sources_are_reported() -> None:
+    obj = {
+        "metadata": {"name": "x"},
+        "spec": {
+            "registry": {
+                "credentials": [
+                    {"name": "gone", "namespace": "a"},
+                    {"name": "odd", "namespace": "a"},
+                ]
+            },
+            "target": {"secret": {"name": "s"}},
+        },
+    }
+    odd = SecretFacts("a", "odd", "Opaque", frozenset({"x"}))
+    migration = imps.migrate([obj], {("a", "gone"): None, ("a", "odd"): odd})
+    (manifest,) = migration.manifests
+    assert [e["name"] for e in manifest.body["spec"]["secrets"]] == ["gone"]
+    assert any("a/gone does not exist" in n for n in migration.notes)
+    assert any("type Opaque" in n for n in migration.notes)
+
+
+def test_a_role_arn_that_is_no_arn_is_not_printed() -> None:
+    facts = SecretFacts(
+        "a", "e", imps.ECR_TYPE, frozenset(imps.ECR_KEYS), revealed={"roleArn": "hunter2"}
+    )
+    obj = {
+        "metadata": {"name": "x"},
+        "spec": {
+            "registry": {"credentials": [{"name": "e", "namespace": "a"}]},
+            "target": {"secret": {"name": "s"}},
+        },
+    }
+    migration = imps.migrate([obj], {("a", "e"): facts})
+    assert "hunter2" not in migration.render()
+    assert any("not an IAM role ARN" in n for n in migration.notes)
+
+
+def test_the_output_is_a_yaml_stream() -> None:
+    text = imps.migrate([IMPS], SOURCES).render()
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert [d["kind"] for d in docs] == ["ClusterImagePullSecretManager"]
+    assert text.startswith("# cheiron migrate --from imps")

@@ -1,0 +1,71 @@
+"""kube-ecr-secrets-operator's objects become managers with ECR entries; keys move by pipe."""
+
+from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
+from cheiron.migrate import kube_ecr
+from cheiron.migrate.common import SecretFacts
+
+HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ACCESS = {"accessKeyId": "QUtJQUVYQU1QTEU=", "secretAccessKey": "c2VjcmV0", "region": "eu-west-1"}
+NAMESPACED = {
+    "metadata": {"name": "my-ecr-credentials", "namespace": "shop"},
+    "spec": {"awsAccess": ACCESS, "secretName": "ecr-login"},
+}
+CLUSTER = {
+    "metadata": {"name": "test-ecr-credentials"},
+    "spec": {"awsAccess": ACCESS, "secretName": "ecr-login", "namespaces": ["ns1", "ns2"]},
+}
+
+
+def _written(namespace: str) -> SecretFacts:
+    return SecretFacts(
+        namespace,
+        "ecr-login",
+        "kubernetes.io/dockerconfigjson",
+        frozenset({".dockerconfigjson"}),
+        registries=(HOST,),
+    )
+
+
+def test_both_kinds_become_managers_and_no_key_is_printed() -> None:
+    written = {
+        ("shop", "my-ecr-credentials"): _written("shop"),
+        ("", "test-ecr-credentials"): _written("ns1"),
+    }
+    migration = kube_ecr.migrate([NAMESPACED], [CLUSTER], written, "cheiron-system")
+    mine, theirs = migration.manifests
+    assert mine.body["kind"] == "ImagePullSecretManager"
+    assert mine.body["metadata"] == {"name": "my-ecr-credentials", "namespace": "shop"}
+    spec = ImagePullSecretManagerSpec.model_validate(mine.body["spec"])
+    (entry,) = spec.secrets
+    assert entry.name == "ecr-login"
+    assert entry.ecr is not None
+    assert entry.ecr.registry == HOST
+    assert entry.ecr.credentials_secret_ref is not None
+    assert entry.ecr.credentials_secret_ref.name == "my-ecr-credentials-aws-keys"
+    cluster = ClusterImagePullSecretManagerSpec.model_validate(theirs.body["spec"])
+    assert cluster.target is not None
+    assert cluster.target.namespaces is not None
+    assert cluster.target.namespaces.names == ["ns1", "ns2"]
+    (cluster_entry,) = cluster.secrets
+    assert cluster_entry.ecr is not None
+    assert cluster_entry.ecr.credentials_secret_ref is not None
+    assert cluster_entry.ecr.credentials_secret_ref.namespace == "cheiron-system"
+    text = migration.render()
+    for value in ACCESS.values():
+        if value != "eu-west-1":
+            assert value not in text
+    shop, cluster_command = migration.commands
+    assert "awsecrimagepullsecrets.aws.zakariaamine.com my-ecr-credentials -n shop" in shop
+    assert "{{.spec.awsAccess.accessKeyId}}" in shop
+    assert "kubectl create -f -" in shop
+    assert (
+        "clusterawsecrimagepullsecrets.aws.zakariaamine.com test-ecr-credentials -o"
+        in cluster_command
+    )
+
+
+def test_an_unknown_account_is_reported() -> None:
+    migration = kube_ecr.migrate([NAMESPACED], [], {}, "cheiron-system")
+    (manifest,) = migration.manifests
+    assert manifest.body["spec"]["secrets"][0]["ecr"]["region"] == "eu-west-1"
+    assert any("add ecr.accountID" in n for n in migration.notes)
