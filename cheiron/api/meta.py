@@ -31,6 +31,9 @@ MANAGED_BY = "cheiron"
 # Owner references cannot cross namespaces, so what cheiron creates names its owner by label.
 OWNER_UID_LABEL = f"{PREFIX}/owner-uid"
 OWNER_ANNOTATION = f"{PREFIX}/owner"
+# On a Secret another tool wrote: the name of the manager that may take it over in place
+# (`cheiron migrate --adopt`), instead of reporting it as a conflict.
+ADOPT_LABEL = f"{PREFIX}/adopt"
 
 FINALIZER = f"{PREFIX}/finalizer"
 # Where kopf, in earlier versions, copied each spec (inline passwords too): removed on sight.

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cheiron.api.meta import LEGACY_SPEC_COPY, OWNER_UID_LABEL, PREFIX, is_ignored
+from cheiron.api.meta import ADOPT_LABEL, LEGACY_SPEC_COPY, OWNER_UID_LABEL, PREFIX, is_ignored
 from cheiron.api.models import (
     BackedUpImage,
     ClusterImageBackupSpec,
@@ -104,6 +104,8 @@ class SecretInfo:
     # Whether its payload parses as a dockerconfigjson; a broken one is never attached.
     valid: bool = True
     registries: tuple[str, ...] = ()
+    # The manager named by its adopt label (cheiron.api.meta.ADOPT_LABEL), if any.
+    adopt_by: str | None = None
 
     @property
     def is_pull_secret(self) -> bool:
@@ -175,6 +177,7 @@ def secret_info(body: Mapping[str, Any]) -> SecretInfo:
         digest=digest(payload) if payload else "",
         valid=valid,
         registries=registries,
+        adopt_by=(meta.get("labels") or {}).get(ADOPT_LABEL),
     )
 
 

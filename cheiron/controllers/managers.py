@@ -232,6 +232,7 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
                 d.name,
                 d.payload,
                 labels,
+                annotations if d.adopt else None,
             )
             for d in updates
         ),
@@ -249,7 +250,8 @@ async def _apply(manager: ManagerInfo, changes: SecretWrites, ref: ObjectRef) ->
     # Event, not 100.
     for reason, verb, done in (
         ("SecretCreated", "created", [(d.namespace, d.name) for d in created]),
-        ("SecretUpdated", "updated", [(d.namespace, d.name) for d in updated]),
+        ("SecretUpdated", "updated", [(d.namespace, d.name) for d in updated if not d.adopt]),
+        ("SecretAdopted", "adopted", [(d.namespace, d.name) for d in updated if d.adopt]),
         ("SecretDeleted", "deleted", [(s.namespace, s.name) for s in deleted]),
     ):
         if done:

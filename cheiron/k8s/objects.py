@@ -11,6 +11,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
 from cheiron import API_GROUP, API_VERSION
+from cheiron.api.meta import ADOPT_LABEL
 from cheiron.api.observed import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE, PLURALS, ManagerKind
 from cheiron.k8s.rest import AppsApi, CoreApi, CustomObjectsApi
 
@@ -115,11 +116,28 @@ class Kube:
         return None if secret is None else dict(secret["metadata"].get("labels") or {})
 
     def update_pull_secret(
-        self, namespace: str, name: str, payload: bytes, labels: dict[str, str]
+        self,
+        namespace: str,
+        name: str,
+        payload: bytes,
+        labels: dict[str, str],
+        adopt_annotations: dict[str, str] | None = None,
     ) -> None:
-        """Update a pull Secret's data in place (never delete and recreate: pulls would fail)."""
+        """Update a pull Secret's data in place (never delete and recreate: pulls would fail).
+
+        `adopt_annotations`: the Secret is another tool's, taken over. Its adopt label and its
+        owner references go (the old tool's object, once deleted, would take the Secret
+        with it), cheiron's labels and these annotations come.
+        """
+        metadata: dict[str, Any] = {"labels": labels}
+        if adopt_annotations is not None:
+            metadata = {
+                "labels": {**labels, ADOPT_LABEL: None},
+                "annotations": adopt_annotations,
+                "ownerReferences": None,
+            }
         patch = {
-            "metadata": {"labels": labels},
+            "metadata": metadata,
             "data": {DOCKERCONFIGJSON_KEY: base64.b64encode(payload).decode()},
         }
         self.core.patch_namespaced_secret(name, namespace, patch)

@@ -1,7 +1,7 @@
 """The pull Secrets a pass writes: what to create, update or delete, never adopting (pure)."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cheiron.api.meta import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, OWNER_UID_LABEL
 from cheiron.api.models import SecretEntry
@@ -17,6 +17,8 @@ class DesiredSecret:
     namespace: str
     name: str
     payload: bytes = field(repr=False)
+    # Taking over a Secret another tool wrote, labelled for this manager to adopt.
+    adopt: bool = False
 
     @property
     def digest(self) -> str:
@@ -89,12 +91,16 @@ def secret_writes(
     target_namespaces: Sequence[str],
     existing: Iterable[SecretInfo],
     partial: Mapping[str, frozenset[str]] | None = None,
+    *,
+    adopter: str | None = None,
 ) -> SecretWrites:
     """Compare the wanted pull Secrets with the observed ones.
 
     A Secret of the same name that cheiron did not create for this owner is a conflict: it is
-    never adopted or overwritten. A failed entry keeps whatever Secret it had (pulls keep
-    working on the last good credentials). Secrets of this owner that no entry or target wants
+    never overwritten, unless it is a pull Secret no cheiron manager owns that someone
+    labelled for this manager (`adopter`, its name) to adopt: then it is taken over in place.
+    A failed entry keeps whatever Secret it had (pulls keep working on the last good
+    credentials). Secrets of this owner that no entry or target wants
     any more are deleted. `partial` adds namespaces that want only some entries (eatr).
     """
     partial = partial or {}
@@ -121,6 +127,8 @@ def secret_writes(
             current = seen.get(key)
             if current is None:
                 create.append(desired)
+            elif _adoptable(current, adopter):
+                update.append(replace(desired, adopt=True))
             elif current.owner_uid != owner_uid:
                 conflicts.append(current)
             elif outcome.update and (
@@ -132,6 +140,15 @@ def secret_writes(
         key=lambda s: (s.namespace, s.name),
     )
     return SecretWrites(tuple(create), tuple(update), tuple(delete), tuple(conflicts))
+
+
+def _adoptable(current: SecretInfo, adopter: str | None) -> bool:
+    return (
+        adopter is not None
+        and current.owner_uid is None
+        and current.adopt_by == adopter
+        and current.type == DOCKERCONFIGJSON_TYPE
+    )
 
 
 NO_CREDENTIALS = "NoCredentials"

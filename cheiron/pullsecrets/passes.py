@@ -67,7 +67,9 @@ def secret_pass(
         secrets = (s for s in secrets if s.namespace == manager.namespace)
     goes = secret_targets(manager, outcomes, namespaces, pods_in)
     existing = tuple(owned_or_in(secrets, manager.uid, goes.namespaces))
-    writes = secret_writes(manager.uid, goes.written, goes.full, existing, goes.partial)
+    writes = secret_writes(
+        manager.uid, goes.written, goes.full, existing, goes.partial, adopter=manager.name
+    )
     return SecretPass(goes, existing, writes)
 
 

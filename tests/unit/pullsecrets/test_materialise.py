@@ -1,4 +1,4 @@
-"""Materialising Secrets: create, update, delete, never adopt; and the merged Secret."""
+"""Materialising Secrets: create, update, delete, adopt only when asked; the merged Secret."""
 
 import pytest
 
@@ -43,6 +43,33 @@ def test_writes_one_entry(existing: list[SecretInfo], expect: str) -> None:
     else:
         assert got[expect] == 1
         assert sum(got.values()) == 1
+
+
+def _foreign(**kw: object) -> SecretInfo:
+    fields: dict[str, object] = {"type": DOCKERCONFIGJSON_TYPE, "digest": digest(A.payload or b"")}
+    return SecretInfo("ns", "a", **(fields | kw))  # type: ignore[arg-type]
+
+
+def test_a_secret_labelled_for_the_manager_is_adopted_in_place() -> None:
+    # Even with the same content: the takeover itself (labels, owner references) is a write.
+    writes = secret_writes(UID, [A], ["ns"], [_foreign(adopt_by="m")], adopter="m")
+    assert [(d.namespace, d.name, d.adopt) for d in writes.update] == [("ns", "a", True)]
+    assert writes.conflicts == ()
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        _foreign(adopt_by="someone-else"),
+        _foreign(),  # no label: a user's Secret is never taken
+        _foreign(adopt_by="m", owner_uid="other-uid"),  # another manager's
+        _foreign(adopt_by="m", type="Opaque"),  # a type cannot change in place
+    ],
+)
+def test_anything_else_of_the_same_name_stays_a_conflict(existing: SecretInfo) -> None:
+    writes = secret_writes(UID, [A], ["ns"], [existing], adopter="m")
+    assert writes.writes == 0
+    assert writes.conflicts == (existing,)
 
 
 def test_failed_entry_keeps_its_old_secret() -> None:
