@@ -480,22 +480,24 @@ async def _resolve(
     waiting = held(recorded, now) if machine.state == RETRYING else {}
     carry = previous.get("observedGeneration") == manager.generation
     ecr = _resolve_ecr(previous, idx)
-    outcomes: list[EntryOutcome] = []
-    for entry in manager.spec.secrets:
+    read = rt.kube.read_secret
+
+    async def one(entry: SecretEntry) -> EntryOutcome:
         name = entry.secret_name
         if name in waiting:
-            outcomes.append(waiting[name])
-            continue
-        read = rt.kube.read_secret
+            return waiting[name]
         if entry.ecr is not None and entry.existing_secret_ref is None:
             endpoint = _endpoint(entry.ecr)
             fresh = await rt.pools.aws_call(endpoint, entries.resolve, manager, entry, read, ecr)
         else:
             fresh = await asyncio.to_thread(entries.resolve, manager, entry, read, ecr)
+        # Entries are asked about side by side: a registry that never answers costs the
+        # pass one deadline, not one per entry.
         fresh = await verifier.verify(manager, entry, fresh, recorded.get(name), idx)
         await verifier.report(manager, fresh, recorded.get(name), _manager_ref(manager))
-        outcomes.append(with_retry(fresh, recorded.get(name), now, carry=carry))
-    return tuple(outcomes)
+        return with_retry(fresh, recorded.get(name), now, carry=carry)
+
+    return tuple(await asyncio.gather(*(one(e) for e in manager.spec.secrets)))
 
 
 def _endpoint(source: EcrSource) -> str:
