@@ -213,15 +213,17 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     from cheiron.migrate import live  # noqa: PLC0415
 
     api = api_client(args.kubeconfig)
-    tool = args.source
+    tool, adopt = args.source, args.adopt
     if tool == "imps":
-        migration = live.from_imps(api)
+        migration = live.from_imps(api, adopt=adopt)
     elif tool == "kube-ecr":
-        migration = live.from_kube_ecr(api, args.credentials_namespace)
+        migration = live.from_kube_ecr(api, args.credentials_namespace, adopt=adopt)
     elif tool == "eatr":
-        migration = live.from_eatr(api, args.eatr_namespace, args.eatr_prefix, args.eatr_targeting)
+        migration = live.from_eatr(
+            api, args.eatr_namespace, args.eatr_prefix, args.eatr_targeting, adopt=adopt
+        )
     else:
-        migration = live.from_patcher(api, args.patcher_deployment)
+        migration = live.from_patcher(api, args.patcher_deployment, adopt=adopt)
     sys.stdout.write(migration.render())
     return 0
 
@@ -244,6 +246,12 @@ def _add_migrate(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         required=True,
         choices=("imps", "kube-ecr", "eatr", "patcher"),
         help="the tool to migrate from",
+    )
+    migrate.add_argument(
+        "--adopt",
+        action="store_true",
+        help="also print the commands that label the Secrets the tool wrote for the managers "
+        "to take over in place (cheiron.anny.co/adopt), instead of reporting them as conflicts",
     )
     migrate.add_argument(
         "--kubeconfig",

@@ -93,6 +93,7 @@ def _facts(secret: Any, reveal: Collection[str]) -> dict[str, Any]:
             if k != "kubectl.kubernetes.io/last-applied-configuration"
         },
         "owners": [f"{o.api_version}/{o.kind}/{o.name}" for o in meta.owner_references or []],
+        "owner_uids": [o.uid for o in meta.owner_references or []],
         "revealed": revealed,
         "registries": _registries(data),
     }
@@ -113,3 +114,14 @@ def secrets_facts(
     """Every Secret of a namespace without its values (see `_facts`)."""
     core = client.CoreV1Api(api)
     return [_facts(s, reveal) for s in core.list_namespaced_secret(namespace).items]
+
+
+def secrets_across(
+    api: client.ApiClient, *, label_selector: str = "", field_selector: str = ""
+) -> list[dict[str, Any]]:
+    """The Secrets of every namespace the selectors select, without their values."""
+    core = client.CoreV1Api(api)
+    listed = core.list_secret_for_all_namespaces(
+        label_selector=label_selector, field_selector=field_selector
+    )
+    return [_facts(s, ()) for s in listed.items]

@@ -1,15 +1,18 @@
 """eatr's labelled namespaces and AWS key Secrets as a ClusterImagePullSecretManager (pure)."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from cheiron.migrate.common import (
+    Manifest,
     Migration,
     NamespaceFacts,
     SecretFacts,
+    Takeover,
     cluster_manager,
     copy_command,
+    take_over,
 )
 
 # eatr's defaults (its -host-namespace and -aws-credentials-secret-prefix flags).
@@ -39,6 +42,23 @@ def labelled(namespaces: Iterable[NamespaceFacts]) -> dict[str, list[str]]:
     return {host: sorted(names) for host, names in sorted(found.items())}
 
 
+def places(namespaces: Iterable[NamespaceFacts]) -> list[tuple[str, str]]:
+    """Where eatr writes (namespace, name): each labelled namespace, a Secret per host."""
+    return [(ns, host) for host, names in labelled(namespaces).items() for ns in names]
+
+
+def _takeover(host_namespace: str, prefix: str) -> Takeover:
+    return Takeover(
+        "eatr",
+        f"scale its Deployment to 0 replicas (eatr in {host_namespace}, as its manifest names "
+        "it). At every renewal it replaces its Secrets whole, which would drop what cheiron "
+        "wrote.",
+        f"Uninstall eatr (its Deployment, ServiceAccount and RBAC) and delete its {prefix}-* "
+        f"Secrets in {host_namespace} once the commands above copied them.",
+        "Delete the Secrets eatr wrote: nothing owns them, nothing else deletes them.",
+    )
+
+
 def migrate(
     namespaces: Iterable[NamespaceFacts],
     credentials: Iterable[SecretFacts],
@@ -46,9 +66,15 @@ def migrate(
     host_namespace: str = HOST_NAMESPACE,
     prefix: str = SECRET_PREFIX,
     targeting: Targeting = "labels",
+    written: Iterable[SecretFacts] = (),
+    adopt: bool = False,
 ) -> Migration:
-    """ECR entries for every registry eatr has keys for, targeted by eatr's labels."""
-    migration = Migration("eatr")
+    """ECR entries for every registry eatr has keys for, targeted by eatr's labels.
+
+    `written`: the Secrets found at `places`, those the managers may take over.
+    """
+    migration = Migration("eatr", adopt=adopt, takeover=_takeover(host_namespace, prefix))
+    namespaces = list(namespaces)
     wanted = labelled(namespaces)
     keys = {
         s.name.removeprefix(f"{prefix}-"): s
@@ -72,8 +98,9 @@ def migrate(
             "kube-system is labelled for eatr; cheiron never selects kube-system by labels "
             "(only by target.namespaces.names)."
         )
+    managers: dict[str, Manifest | None] = {}
     if targeting == "labels":
-        cluster_manager(
+        manifest = cluster_manager(
             MANAGER,
             {"secrets": list(entries.values()), "target": {"namespaces": {"names": []}}},
             [
@@ -84,9 +111,10 @@ def migrate(
             ],
             migration,
         )
+        managers = dict.fromkeys(entries, manifest)
     else:
         for host, entry in entries.items():
-            cluster_manager(
+            managers[host] = cluster_manager(
                 f"{MANAGER}-{host}",
                 {
                     "secrets": [entry],
@@ -101,15 +129,42 @@ def migrate(
             "aws_region, which cheiron's ECR credentialsSecretRef does not read: the commands "
             "above copy them into Secrets with imps' key names next to eatr's.",
             "eatr left a Secret in place when its label was removed; cheiron removes it.",
-            "Takeover: eatr's Secrets are named after the registry host, of type "
-            "kubernetes.io/dockerconfigjson, with no label, annotation or ownerReference, and "
-            "eatr replaces them whole at every renewal. cheiron never overwrites a Secret it "
-            "did not create: until they are gone its entries report SecretConflict. Stop "
-            "eatr, delete its Secrets, and cheiron writes its own of the same names (pulls in "
-            "that gap of seconds find no Secret).",
+            "eatr's Secrets have no label, annotation or ownerReference: the takeover above "
+            'concerns those named after a registry host, in a namespace labelled `<host>: "true"`, '
+            "whose dockerconfigjson names that host. cheiron never overwrites a Secret it did "
+            "not create unless it is labelled for adoption.",
         ]
     )
+    _take_over(namespaces, written, managers, migration)
     return migration
+
+
+def _take_over(
+    namespaces: list[NamespaceFacts],
+    written: Iterable[SecretFacts],
+    managers: Mapping[str, Manifest | None],
+    migration: Migration,
+) -> None:
+    """The Secrets of eatr each manager writes: eatr has no marks, so name, label, content.
+
+    Not in kube-system, nor in a namespace that opted out or is being deleted: no manager
+    writes there.
+    """
+    wanted = labelled(namespaces)
+    ignored = {n.name for n in namespaces if not n.served} | {"kube-system"}
+    found = list(written)
+    for host, manifest in managers.items():
+        if manifest is None:
+            continue
+        mine = [
+            s
+            for s in found
+            if s.name == host
+            and s.namespace in wanted.get(host, [])
+            and s.namespace not in ignored
+            and host in s.ecr_hosts
+        ]
+        take_over(migration, str(manifest.body["metadata"]["name"]), mine)
 
 
 def _entry(host: str, keys: SecretFacts, migration: Migration) -> dict[str, Any]:

@@ -9,7 +9,9 @@ from cheiron.migrate.common import (
     DOCKERCONFIGJSON_TYPE,
     Migration,
     SecretFacts,
+    Takeover,
     cluster_manager,
+    take_over,
 )
 
 GROUP = "images.banzaicloud.io"
@@ -36,13 +38,30 @@ def source_refs(objects: Iterable[Mapping[str, Any]]) -> list[SecretKey]:
     return refs
 
 
+TAKEOVER = Takeover(
+    "imps",
+    "scale its controller's Deployment to 0 replicas. On every reconcile it writes its "
+    "Secrets whole, its label and ownerReference included, and would undo the takeover.",
+    "Delete the ImagePullSecrets and uninstall imps (its Deployment and CRD); the garbage "
+    "collector deletes the Secrets they still own.",
+)
+
+
 def migrate(
-    objects: Iterable[Mapping[str, Any]], sources: Mapping[SecretKey, SecretFacts | None]
+    objects: Iterable[Mapping[str, Any]],
+    sources: Mapping[SecretKey, SecretFacts | None],
+    written: Iterable[SecretFacts] = (),
+    *,
+    adopt: bool = False,
 ) -> Migration:
-    """One ClusterImagePullSecretManager per ImagePullSecret."""
-    migration = Migration("imps")
+    """One ClusterImagePullSecretManager per ImagePullSecret.
+
+    `written`: Secrets carrying imps' owner label, those its managers may take over.
+    """
+    migration = Migration("imps", adopt=adopt, takeover=TAKEOVER)
+    written = list(written)
     for obj in sorted(objects, key=lambda o: str(o["metadata"]["name"])):
-        _one(obj, sources, migration)
+        _one(obj, sources, written, migration)
     if migration.manifests:
         migration.notes.extend(
             [
@@ -51,12 +70,10 @@ def migrate(
                 "cheiron also lists the Secret in the imagePullSecrets of the ServiceAccounts "
                 "of each target namespace (imps only wrote the Secret); narrow this with "
                 "spec.serviceAccountSelector.",
-                "Takeover: imps' Secrets carry the label images.banzaicloud.io/owner-uid and "
-                "an ownerReference to the ImagePullSecret, so deleting the ImagePullSecret "
-                "deletes them. cheiron never overwrites a Secret it did not create: until "
-                "they are gone its merged Secret reports SecretConflict in those namespaces. "
-                "Apply these managers, delete the ImagePullSecrets, and cheiron writes its "
-                "own Secrets of the same names (pulls in that gap of seconds find no Secret).",
+                f"imps' Secrets carry the label {OWNER_LABEL} (the ImagePullSecret's UID) and "
+                "an ownerReference to it; the takeover above concerns those of the merged "
+                "Secret's name in namespaces the manager may select. cheiron never "
+                "overwrites a Secret it did not create unless it is labelled for adoption.",
             ]
         )
     return migration
@@ -65,6 +82,7 @@ def migrate(
 def _one(
     obj: Mapping[str, Any],
     sources: Mapping[SecretKey, SecretFacts | None],
+    written: list[SecretFacts],
     migration: Migration,
 ) -> None:
     name = str(obj["metadata"]["name"])
@@ -104,12 +122,46 @@ def _one(
             f"{name}: imps wrote its Secret in kube-system; cheiron selects kube-system only "
             "when target.namespaces.names lists it (add it if system Pods need the Secret)."
         )
-    cluster_manager(
+    manifest = cluster_manager(
         name,
         {"secrets": entries, "target": cheiron_target},
         [f"From imps ImagePullSecret {name}."],
         migration,
     )
+    if manifest is not None:
+        _takeover(obj, manifest.body["spec"], written, migration)
+
+
+def _takeover(
+    obj: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    written: list[SecretFacts],
+    migration: Migration,
+) -> None:
+    """The Secrets of imps the manager writes: its owner label, the merged Secret's name.
+
+    One kubectl command selects them all (in every namespace, as imps wrote them), with the
+    apiserver's own selectors: the UID label, the name, the type, and no kube-system unless
+    the manager names it (cheiron selects kube-system by name only).
+    """
+    uid = str(obj["metadata"].get("uid") or "")
+    target = spec.get("target") or {}
+    secret_name = str((target.get("secret") or {}).get("name") or "")
+    with_system = "kube-system" in ((target.get("namespaces") or {}).get("names") or [])
+    if not uid or not secret_name:
+        return
+    mine = [
+        s
+        for s in written
+        if s.labels.get(OWNER_LABEL) == uid
+        and s.name == secret_name
+        and (with_system or s.namespace != "kube-system")
+    ]
+    fields = f"metadata.name={secret_name},type={DOCKERCONFIGJSON_TYPE}"
+    if not with_system:
+        fields += ",metadata.namespace!=kube-system"
+    selection = f"-A -l {OWNER_LABEL}={uid} --field-selector {fields}"
+    take_over(migration, str(obj["metadata"]["name"]), mine, selection)
 
 
 def _annotations(

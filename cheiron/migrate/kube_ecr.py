@@ -6,9 +6,11 @@ from typing import Any
 from cheiron.migrate.common import (
     Migration,
     SecretFacts,
+    Takeover,
     cluster_manager,
     copy_command,
     namespaced_manager,
+    take_over,
 )
 
 GROUP = "aws.zakariaamine.com"
@@ -25,6 +27,15 @@ KEYS_SUFFIX = "-aws-keys"
 # (namespace or "" for the cluster kind, object name) -> a Secret it wrote, if any.
 ObjectKey = tuple[str, str]
 
+TAKEOVER = Takeover(
+    "kube-ecr-secrets-operator",
+    "scale its Deployment to 0 replicas. It rewrites its Secrets at every refresh and would "
+    "undo the takeover.",
+    "Delete the AWSECRImagePullSecrets and ClusterAWSECRImagePullSecrets (their spec holds "
+    "the AWS keys) and uninstall the operator (its Deployment, webhook and CRDs); the garbage "
+    "collector deletes the Secrets they still own.",
+)
+
 
 def written_secret(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     """Where to look for a Secret the operator wrote for `obj` (namespace, name)."""
@@ -32,6 +43,15 @@ def written_secret(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     name = spec.get("secretName")
     namespace = obj["metadata"].get("namespace") or next(iter(spec.get("namespaces") or []), None)
     return (str(namespace), str(name)) if name and namespace else None
+
+
+def places(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Where the operator writes `obj`'s Secret (namespace, name): where the manager writes."""
+    spec = obj.get("spec") or {}
+    name = str(spec.get("secretName") or "")
+    own = obj["metadata"].get("namespace")
+    namespaces = [str(own)] if own else [str(n) for n in spec.get("namespaces") or []]
+    return [(n, name) for n in namespaces] if name else []
 
 
 def key_of(obj: Mapping[str, Any]) -> ObjectKey:
@@ -44,13 +64,21 @@ def migrate(
     cluster: Iterable[Mapping[str, Any]],
     written: Mapping[ObjectKey, SecretFacts | None],
     credentials_namespace: str,
+    pull_secrets: Iterable[SecretFacts] = (),
+    *,
+    adopt: bool = False,
 ) -> Migration:
-    """An ImagePullSecretManager per AWSECRImagePullSecret, a cluster one per cluster kind."""
-    migration = Migration("kube-ecr")
+    """An ImagePullSecretManager per AWSECRImagePullSecret, a cluster one per cluster kind.
+
+    `pull_secrets`: the Secrets found at the objects' `places`, those the managers may take
+    over.
+    """
+    migration = Migration("kube-ecr", adopt=adopt, takeover=TAKEOVER)
+    found = list(pull_secrets)
     for obj in sorted(namespaced, key=key_of):
-        _one(obj, written.get(key_of(obj)), None, migration)
+        _one(obj, written.get(key_of(obj)), None, found, migration)
     for obj in sorted(cluster, key=key_of):
-        _one(obj, written.get(key_of(obj)), credentials_namespace, migration)
+        _one(obj, written.get(key_of(obj)), credentials_namespace, found, migration)
     if migration.manifests:
         migration.notes.extend(
             [
@@ -61,12 +89,11 @@ def migrate(
                 "Secrets.",
                 "Renewal: the operator refreshed every 12 h; cheiron renews at half the "
                 "lifetime AWS reports.",
-                "Takeover: the operator's Secrets carry an ownerReference to their object "
-                "(and an `expiry` annotation, no labels), so deleting the object deletes them. "
-                "cheiron never overwrites a Secret it did not create: until they are gone its "
-                "entries report SecretConflict. Apply these managers, delete the objects, and "
-                "cheiron writes its own Secrets of the same names (pulls in that gap of seconds "
-                "find no Secret).",
+                "The operator's Secrets carry an ownerReference to their object (and an "
+                "`expiry` annotation, no labels); the takeover above concerns those named "
+                "spec.secretName, owned by the object, where the manager writes. cheiron "
+                "never overwrites a Secret it did not create unless it is labelled for "
+                "adoption.",
             ]
         )
     return migration
@@ -76,6 +103,7 @@ def _one(
     obj: Mapping[str, Any],
     written: SecretFacts | None,
     credentials_namespace: str | None,
+    found: list[SecretFacts],
     migration: Migration,
 ) -> None:
     namespace, name = key_of(obj)
@@ -117,11 +145,18 @@ def _one(
     comments = [f"From kube-ecr-secrets-operator {what}."]
     if credentials_namespace:
         names = [str(n) for n in spec.get("namespaces") or []]
-        cluster_manager(
+        manifest = cluster_manager(
             name,
             {"secrets": [entry], "target": {"namespaces": {"names": names}}},
             comments,
             migration,
         )
     else:
-        namespaced_manager(namespace, name, {"secrets": [entry]}, comments, migration)
+        manifest = namespaced_manager(namespace, name, {"secrets": [entry]}, comments, migration)
+    if manifest is None:
+        return
+    # The operator's mark: an ownerReference to the object, by UID.
+    uid = str(obj["metadata"].get("uid") or "")
+    where = set(places(obj))
+    mine = [s for s in found if (s.namespace, s.name) in where and uid and uid in s.owner_uids]
+    take_over(migration, name, mine)

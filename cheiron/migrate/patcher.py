@@ -13,8 +13,10 @@ from cheiron.migrate.common import (
     Migration,
     NamespaceFacts,
     SecretFacts,
+    Takeover,
     cluster_manager,
     copy_command,
+    take_over,
 )
 
 IMAGE = "imagepullsecret-patcher"
@@ -235,29 +237,75 @@ def _mounted(deployment: Mapping[str, Any], container: Mapping[str, Any], path: 
     return Credential("missing", detail=f"{path} is not in a mounted volume")
 
 
+def _takeover(patchers: list[Patcher]) -> Takeover:
+    deployments = ", ".join(f"{p.namespace}/{p.name}" for p in patchers)
+    return Takeover(
+        "the patcher",
+        f"scale its Deployment to 0 replicas ({deployments}). With CONFIG_FORCE it deletes "
+        "and recreates every Secret of its name whose content differs, which would undo the "
+        "takeover.",
+        "Delete the patcher's Deployment, its ServiceAccount and RBAC.",
+        "Delete the Secrets it wrote: nothing owns them, nothing else deletes them.",
+    )
+
+
 def migrate(
     patchers: Iterable[Patcher],
     namespaces: Iterable[NamespaceFacts],
     sources: Mapping[tuple[str, str], SecretFacts | None],
+    written: Iterable[SecretFacts] = (),
+    *,
+    adopt: bool = False,
 ) -> Migration:
-    """One ClusterImagePullSecretManager per patcher Deployment."""
-    migration = Migration("patcher")
+    """One ClusterImagePullSecretManager per patcher Deployment.
+
+    `written`: the Secrets of every namespace named as a patcher's CONFIG_SECRETNAME, those
+    the managers may take over.
+    """
+    patchers = sorted(patchers, key=lambda p: (p.namespace, p.name))
+    namespaces = list(namespaces)
+    migration = Migration("patcher", adopt=adopt, takeover=_takeover(patchers))
     annotated = sorted(
         n.name for n in namespaces if n.annotations.get(EXCLUDE_ANNOTATION) == "true"
     )
-    for patcher in sorted(patchers, key=lambda p: (p.namespace, p.name)):
+    # A namespace that opted out of cheiron, or is being deleted, gets nothing from a manager.
+    ignored = {n.name for n in namespaces if not n.served}
+    found = list(written)
+    for patcher in patchers:
         _one(patcher, annotated, sources, migration)
+        _take_over(patcher, ignored, found, migration)
     if migration.manifests:
         migration.notes.append(
-            f"Takeover: the patcher's Secrets carry the annotation (not a label) "
-            f"{MANAGED_BY[0]}: {MANAGED_BY[1]} and no ownerReference, and the patcher deletes "
-            "and recreates any Secret of its name whose content differs (CONFIG_FORCE). "
-            "cheiron never overwrites a Secret it did not create: until they are gone its "
-            "entry reports SecretConflict. Scale the patcher to 0, delete its Secrets, and "
-            "cheiron writes its own of the same name (pulls in that gap of seconds find no "
-            "Secret); the ServiceAccounts keep the name they list."
+            f"The patcher's Secrets carry the annotation (not a label) {MANAGED_BY[0]}: "
+            f"{MANAGED_BY[1]} and no ownerReference; the takeover above concerns those of "
+            "its CONFIG_SECRETNAME in namespaces the manager selects. The ServiceAccounts keep "
+            "the name they list. cheiron never overwrites a Secret it did not create unless "
+            "it is labelled for adoption."
         )
     return migration
+
+
+def _take_over(
+    patcher: Patcher, ignored: set[str], found: list[SecretFacts], migration: Migration
+) -> None:
+    """The patcher's Secrets its manager writes: its annotation, its CONFIG_SECRETNAME."""
+    manifest = next(
+        (m for m in migration.manifests if m.body["metadata"]["name"] == patcher.name), None
+    )
+    if manifest is None or not manifest.body["spec"].get("secrets"):
+        return
+    spec = manifest.body["spec"]
+    # kube-system: cheiron selects it by name only, and this manager names none.
+    skipped = {*spec.get("excludeNamespaces", ()), *ignored, "kube-system"}
+    name = patcher.setting("CONFIG_SECRETNAME")
+    mine = [
+        s
+        for s in found
+        if s.name == name
+        and s.annotations.get(MANAGED_BY[0]) == MANAGED_BY[1]
+        and s.namespace not in skipped
+    ]
+    take_over(migration, patcher.name, mine)
 
 
 def _one(

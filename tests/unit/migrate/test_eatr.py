@@ -55,3 +55,41 @@ def test_nothing_to_migrate() -> None:
         .render()
         .endswith("# Nothing of eatr was found to migrate.\n")
     )
+
+
+def _written(namespace: str, name: str = HOST, registry: str = f"https://{HOST}") -> SecretFacts:
+    """A Secret as eatr writes it: the host's name, a dockerconfigjson for its proxy endpoint."""
+    return SecretFacts(
+        namespace,
+        name,
+        "kubernetes.io/dockerconfigjson",
+        frozenset({".dockerconfigjson"}),
+        registries=(registry,),
+    )
+
+
+def test_adopt_matches_name_labelled_namespace_and_content() -> None:
+    namespaces = [*NAMESPACES, NamespaceFacts("unlabelled")]
+    assert ("shop", HOST) in eatr.places(namespaces)
+    assert ("unlabelled", HOST) not in eatr.places(namespaces)
+    written = [
+        _written("shop"),
+        _written("kube-system"),  # no manager writes there
+        _written("unlabelled"),  # not labelled for the host: not eatr's
+        _written("shop", name=OTHER, registry=OTHER),  # another host's name
+    ]
+    migration = eatr.migrate(namespaces, [KEYS], written=written, adopt=True)
+    assert migration.labels == [
+        f"kubectl label secret {HOST} -n shop cheiron.anny.co/adopt=eatr --overwrite"
+    ]
+    explicit = eatr.migrate(namespaces, [KEYS], written=written, adopt=True, targeting="explicit")
+    assert explicit.labels == [
+        f"kubectl label secret {HOST} -n shop cheiron.anny.co/adopt=eatr-{HOST} --overwrite"
+    ]
+
+
+def test_a_secret_naming_another_registry_is_not_eatrs() -> None:
+    written = [_written("shop", registry="https://ghcr.io")]
+    migration = eatr.migrate(NAMESPACES, [KEYS], written=written, adopt=True)
+    assert not migration.labels
+    assert not migration.taken

@@ -5,6 +5,7 @@ import yaml
 from cheiron.api.models import ClusterImagePullSecretManagerSpec
 from cheiron.migrate import imps
 from cheiron.migrate.common import SecretFacts
+from tests.unit.migrate.support import unwrapped
 
 # The README's second example, with one ECR source of imps' format.
 IMPS = {
@@ -138,3 +139,66 @@ def test_the_output_is_a_yaml_stream() -> None:
     docs = [d for d in yaml.safe_load_all(text) if d]
     assert [d["kind"] for d in docs] == ["ClusterImagePullSecretManager"]
     assert text.startswith("# cheiron migrate --from imps")
+
+
+def _written(namespace: str, uid: str = "uid-1", **kw: str) -> SecretFacts:
+    """A Secret as imps writes it: its owner label, the merged Secret's name."""
+    return SecretFacts(
+        namespace,
+        kw.get("name", "istio-pull-secret"),
+        kw.get("type", "kubernetes.io/dockerconfigjson"),
+        frozenset({".dockerconfigjson"}),
+        labels={imps.OWNER_LABEL: uid, "a": "b"},
+    )
+
+
+OWNED = {**IMPS, "metadata": {"name": "imps", "uid": "uid-1"}}
+WRITTEN = [
+    _written("shop"),
+    _written("kube-system"),
+    _written("odd", type="Opaque"),
+    _written("other", uid="uid-2"),
+    _written("renamed", name="old-name"),
+]
+
+
+def test_adopt_labels_the_secrets_imps_wrote_by_its_owner_label() -> None:
+    migration = imps.migrate([OWNED], SOURCES, WRITTEN, adopt=True)
+    (command,) = migration.labels
+    assert command == (
+        "kubectl label secret -A -l images.banzaicloud.io/owner-uid=uid-1 --field-selector "
+        "metadata.name=istio-pull-secret,type=kubernetes.io/dockerconfigjson,"
+        "metadata.namespace!=kube-system cheiron.anny.co/adopt=imps --overwrite"
+    )
+    assert [s.where for s in migration.taken] == ["shop/istio-pull-secret"]
+    text = migration.render()
+    assert text.startswith("# cheiron migrate --from imps --adopt\n")
+    assert f"#   {command}\n" in text
+    # A type cannot change in place: named, not labelled.
+    assert any("odd/istio-pull-secret" in n and "type Opaque" in n for n in migration.notes)
+    steps = [line for line in text.splitlines() if line[:4] in {f"# {n}." for n in range(1, 6)}]
+    assert [s.split()[2] for s in steps] == ["Stop", "Label", "Apply", "Check", "Delete"]
+
+
+def test_kube_system_is_labelled_when_the_manager_names_it() -> None:
+    named = {
+        **OWNED,
+        "spec": {
+            **IMPS["spec"],
+            "target": {"namespaces": {"names": ["kube-system"]}, "secret": {"name": "s"}},
+        },
+    }
+    migration = imps.migrate([named], SOURCES, [_written("kube-system", name="s")], adopt=True)
+    (command,) = migration.labels
+    assert "namespace!=kube-system" not in command
+    assert [s.where for s in migration.taken] == ["kube-system/s"]
+
+
+def test_without_adopt_the_secrets_are_named_as_conflicts() -> None:
+    migration = imps.migrate([OWNED], SOURCES, WRITTEN)
+    assert not migration.labels
+    text = migration.render()
+    assert "kubectl label" not in text
+    flat = unwrapped(text)
+    assert "(shop/istio-pull-secret) are reported as SecretConflict" in flat
+    assert "`cheiron migrate --from imps --adopt` prints the commands" in flat

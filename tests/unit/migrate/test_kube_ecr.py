@@ -3,6 +3,7 @@
 from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
 from cheiron.migrate import kube_ecr
 from cheiron.migrate.common import SecretFacts
+from tests.unit.migrate.support import unwrapped
 
 HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 ACCESS = {"accessKeyId": "QUtJQUVYQU1QTEU=", "secretAccessKey": "c2VjcmV0", "region": "eu-west-1"}
@@ -69,3 +70,39 @@ def test_an_unknown_account_is_reported() -> None:
     (manifest,) = migration.manifests
     assert manifest.body["spec"]["secrets"][0]["ecr"]["region"] == "eu-west-1"
     assert any("add ecr.accountID" in n for n in migration.notes)
+
+
+def _owned(namespace: str, uid: str, name: str = "ecr-login") -> SecretFacts:
+    """A Secret the operator wrote: an ownerReference to its object."""
+    return SecretFacts(
+        namespace,
+        name,
+        "kubernetes.io/dockerconfigjson",
+        frozenset({".dockerconfigjson"}),
+        annotations={"expiry": "2030-01-01T00:00:00Z"},
+        owner_uids=(uid,),
+        registries=(HOST,),
+    )
+
+
+def test_adopt_labels_each_secret_its_object_owns() -> None:
+    namespaced = {**NAMESPACED, "metadata": {**NAMESPACED["metadata"], "uid": "u-ns"}}
+    cluster = {**CLUSTER, "metadata": {**CLUSTER["metadata"], "uid": "u-cl"}}
+    assert kube_ecr.places(cluster) == [("ns1", "ecr-login"), ("ns2", "ecr-login")]
+    found = [
+        _owned("shop", "u-ns"),
+        _owned("ns1", "u-cl"),
+        _owned("ns2", "someone-else"),  # same name, not the operator's: left alone
+    ]
+    migration = kube_ecr.migrate([namespaced], [cluster], {}, "cheiron-system", found, adopt=True)
+    assert migration.labels == [
+        "kubectl label secret ecr-login -n shop cheiron.anny.co/adopt=my-ecr-credentials "
+        "--overwrite",
+        "kubectl label secret ecr-login -n ns1 cheiron.anny.co/adopt=test-ecr-credentials "
+        "--overwrite",
+    ]
+    plain = kube_ecr.migrate([namespaced], [cluster], {}, "cheiron-system", found)
+    assert not plain.labels
+    assert "(ns1/ecr-login, shop/ecr-login) are reported as SecretConflict" in unwrapped(
+        plain.render()
+    )

@@ -128,3 +128,43 @@ def test_a_deployment_without_credentials_gets_no_entry() -> None:
     (manifest,) = migration.manifests
     assert manifest.body["spec"]["secrets"] == []
     assert any("no dockerconfigjson found" in n for n in migration.notes)
+
+
+def _written(namespace: str, name: str = "image-pull-secret", **kw: Any) -> SecretFacts:
+    """A Secret as the patcher writes it: its name, its annotation, no owner."""
+    return SecretFacts(
+        namespace,
+        name,
+        kw.get("type", "kubernetes.io/dockerconfigjson"),
+        frozenset({".dockerconfigjson"}),
+        annotations=kw.get("annotations", {patcher.MANAGED_BY[0]: patcher.MANAGED_BY[1]}),
+    )
+
+
+def test_adopt_labels_the_patchers_secrets_where_the_manager_writes() -> None:
+    found = patcher.read(EXAMPLE, _none)
+    namespaces = [
+        NamespaceFacts("quiet", annotations={patcher.EXCLUDE_ANNOTATION: "true"}),
+        NamespaceFacts("mine", annotations={"cheiron.anny.co/ignore": "true"}),
+    ]
+    written = [
+        _written("shop"),
+        _written("quiet"),  # excluded: the manager does not write there
+        _written("mine"),  # opted out of cheiron
+        _written("kube-system"),
+        _written("users", annotations={}),  # a user's Secret of that name
+        _written("legacy", type="Opaque"),
+    ]
+    migration = patcher.migrate(
+        [found], namespaces, {("ips", "image-pull-secret-src"): SRC}, written, adopt=True
+    )
+    assert migration.labels == [
+        "kubectl label secret image-pull-secret -n shop "
+        "cheiron.anny.co/adopt=imagepullsecret-patcher --overwrite"
+    ]
+    assert any("legacy/image-pull-secret" in n and "type Opaque" in n for n in migration.notes)
+    text = migration.render()
+    assert (
+        "Stop the patcher first: scale its Deployment to 0 replicas (ips/imagepullsecret-patcher)"
+        in (text.replace("\n#    ", " "))
+    )
