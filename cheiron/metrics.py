@@ -61,6 +61,18 @@ CREDENTIALS_VERIFIED = Gauge(
     ["manager", "entry", "result"],
 )
 VERIFICATION_RESULTS = ("Verified", "Rejected", "Unreachable", "Skipped")
+MANAGER_READY = Gauge(
+    "cheiron_manager_ready",
+    "1 while a manager's Ready condition is True, 0 while it is not; `reason` is the "
+    "condition's reason (one series per manager).",
+    ["manager", "reason"],
+)
+BACKUP_IMAGES = Gauge(
+    "cheiron_backup_images",
+    "Images of a ClusterImageBackup by state (BackedUp, Pending, Failed).",
+    ["backup", "state"],
+)
+BACKUP_STATES = ("BackedUp", "Pending", "Failed")
 LEADER = Gauge("cheiron_leader", "1 while this replica holds the leader Lease (or runs alone).")
 
 
@@ -92,8 +104,38 @@ def credentials_verified(manager: str, entry: str, result: str) -> None:
         CREDENTIALS_VERIFIED.labels(manager, entry, value).set(1 if value == result else 0)
 
 
+# The reason each manager's readiness series carries now: a new reason replaces the series.
+_ready_reasons: dict[str, str] = {}
+
+
+def manager_ready(manager: str, ready: bool, reason: str) -> None:
+    """Report a manager's readiness, one series per manager whatever its reason."""
+    before = _ready_reasons.get(manager)
+    if before is not None and before != reason:
+        with suppress(KeyError):
+            MANAGER_READY.remove(manager, before)
+    _ready_reasons[manager] = reason
+    MANAGER_READY.labels(manager, reason).set(1 if ready else 0)
+
+
+def backup_images(backup: str, backed_up: int, pending: int, failed: int) -> None:
+    """A backup's images by state."""
+    for state, count in zip(BACKUP_STATES, (backed_up, pending, failed), strict=True):
+        BACKUP_IMAGES.labels(backup, state).set(count)
+
+
+def forget_backup(backup: str) -> None:
+    """Drop a deleted backup's series."""
+    for state in BACKUP_STATES:
+        with suppress(KeyError):
+            BACKUP_IMAGES.remove(backup, state)
+
+
 def forget_manager(manager: str, entries: list[str]) -> None:
     """Drop the series of a deleted manager so they do not linger at their last value."""
+    if (reason := _ready_reasons.pop(manager, None)) is not None:
+        with suppress(KeyError):
+            MANAGER_READY.remove(manager, reason)
     for gauge, labels in (
         (MANAGED_OBJECTS, [(manager, k) for k in ("Secret", "ServiceAccount", "Pod")]),
         (ECR_EXPIRY, [(manager, e) for e in entries]),

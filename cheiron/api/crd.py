@@ -57,17 +57,27 @@ _READY_COLUMN = {
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
 }
+# `kubectl get -o wide` only (priority 1): why it is, or is not, Ready.
+_REASON_COLUMN = {
+    "name": "Reason",
+    "type": "string",
+    "priority": 1,
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+}
 _AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 _MANAGER_COLUMNS = (
     {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
     _READY_COLUMN,
-    {"name": "Secrets", "type": "string", "jsonPath": ".status.secrets"},
+    _REASON_COLUMN,
+    {"name": "Secrets", "type": "integer", "jsonPath": ".status.secretCount"},
     {"name": "Targets", "type": "integer", "jsonPath": ".status.targetNamespaces"},
+    {"name": "Reconciled", "type": "integer", "jsonPath": ".status.reconciledObjects"},
     _AGE_COLUMN,
 )
 _BACKUP_COLUMNS = (
     {"name": "Rewrite", "type": "string", "jsonPath": ".spec.rewrite"},
     _READY_COLUMN,
+    _REASON_COLUMN,
     {"name": "Backed-Up", "type": "integer", "jsonPath": ".status.backedUp"},
     {"name": "Pending", "type": "integer", "jsonPath": ".status.pending"},
     {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},

@@ -577,6 +577,9 @@ class ManagerStatus(Model):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     secrets: list[str] = Field(default_factory=list, description="Names of the Secrets in use.")
+    secret_count: int = Field(
+        default=0, ge=0, description="How many Secrets are in use (kubectl's Secrets column)."
+    )
     entries: list[EntryStatus] = Field(default_factory=list)
     target_namespaces: int = Field(default=0, ge=0, description="Namespaces acted in.")
     reconciled_objects: int = Field(

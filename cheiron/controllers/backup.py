@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from cheiron import API_GROUP, API_VERSION
+from cheiron import API_GROUP, API_VERSION, metrics
 from cheiron.api.meta import BACKUP_ORIGINALS
 from cheiron.api.models import (
     BackedUpImage,
@@ -429,6 +429,8 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
     failed = counts[ImageState.FAILED] + len(invalid)
     conflicting = manager["metadata"]["name"] if conflict else None
     ready, reason, message = _readiness(spec, records, invalid, counts, conflicting)
+    pending = counts[ImageState.PENDING] + counts[ImageState.COPYING]
+    metrics.backup_images(info.name, counts[ImageState.BACKED_UP], pending, failed)
     status = dict(body.get("status") or {})
     await write_status(
         PLURAL,
@@ -438,7 +440,7 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
             "conditions": [condition(status, ready, reason, message, info.generation, now)],
             "images": _status_images(records, invalid),
             "backedUp": counts[ImageState.BACKED_UP],
-            "pending": counts[ImageState.PENDING] + counts[ImageState.COPYING],
+            "pending": pending,
             "failed": failed,
             "namespaces": secret_namespaces,
             "rewritten": rewritten,
@@ -500,6 +502,7 @@ async def _loop(body: kopf.Body, stopped: kopf.DaemonStopped, idx: Views) -> Non
         copies = _copies.pop(uid, None)
         for task in copies.running.values() if copies else ():
             task.cancel()
+        metrics.forget_backup(name)
 
 
 def _wake_all(idx: Views) -> None:

@@ -409,6 +409,7 @@ async def _invalid(
         await asyncio.to_thread(
             runtime().kube.event, _ref(kind, body), "Warning", INVALID_SPEC, message
         )
+    metrics.manager_ready(_key(kind, body), False, INVALID_SPEC)
     return Pass(INVALID)
 
 
@@ -609,6 +610,7 @@ async def _pass(manager: ManagerInfo, machine: ManagerMachine, body: Body, idx: 
     after = after_writes(one.existing, applied, manager.uid)
     reconciled = int(result.status["reconciledObjects"])
     _observe(manager, outcomes, after, reconciled, result.ready, applied.conflicts)
+    metrics.manager_ready(manager.key, result.ready, result.reason)
     # One line per pass: how an operator sees that a converged cluster costs nothing.
     log.info("reconciled %s: %s, %d writes", manager.key, machine.state, writes + status_written)
     return ended
@@ -665,6 +667,7 @@ async def _report_failure(kind: ManagerKind, body: Body, error: Exception, phase
             condition(status, False, RECONCILE_ERROR, message, generation, runtime().clock())
         ],
     }
+    metrics.manager_ready(_key(kind, body), False, RECONCILE_ERROR)
     try:
         if await _write_status(kind, body, wanted):
             await asyncio.to_thread(

@@ -201,7 +201,8 @@ def pass_outcome(
         "conditions": [
             condition(previous, phase == machine.READY, reason, message, manager.generation, now)
         ],
-        "secrets": sorted({o.name for o in goes.written if o.ok}),
+        "secrets": (in_use := sorted({o.name for o in goes.written if o.ok})),
+        "secretCount": len(in_use),
         "entries": entry_rows(outcomes),
         "targetNamespaces": len(goes.namespaces),
         "reconciledObjects": reconciled,
