@@ -11,7 +11,7 @@ export UV_PYTHON ?= python3
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap sync controlplane helm registry-tools node-tools image lint typecheck unit integration e2e test demo demo-api crds clean
+.PHONY: help bootstrap sync controlplane helm registry-tools node-tools monitoring-tools image lint typecheck unit integration e2e test demo demo-api crds monitoring clean
 
 help:
 	@echo "make demo          Pods stuck in ImagePullBackOff start once cheiron is installed (root)"
@@ -40,6 +40,10 @@ controlplane:
 registry-tools:
 	bash hack/registry/ensure-tools.sh
 
+# Debian's prometheus (promtool and the server) for the alert and dashboard tests.
+monitoring-tools:
+	bash hack/prometheus/ensure-tools.sh
+
 # containerd, runc, CNI plugins, busybox-static for the local node; installs only what is missing.
 node-tools:
 	bash hack/node/ensure-tools.sh
@@ -61,23 +65,27 @@ typecheck: sync
 	$(RUN) mypy --strict cheiron
 
 # tests/unit/config renders config/ with the control plane's kubectl and charts/ with helm.
-unit: sync controlplane helm
+unit: sync controlplane helm monitoring-tools
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
-integration: sync controlplane helm registry-tools
+integration: sync controlplane helm registry-tools monitoring-tools
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
 
 # The real node needs root (containers, mounts, cgroups, iptables).
 e2e: sync controlplane helm registry-tools node-tools image
 	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
 
-test: sync controlplane helm registry-tools node-tools image lint typecheck
+test: sync controlplane helm registry-tools node-tools monitoring-tools image lint typecheck
 	$(RUN) pytest tests $(PYTEST_ARGS)
 
 # The chart carries copies of the CRDs (tests/unit/config/test_chart.py keeps them equal).
 crds: sync
 	$(RUN) cheiron crds --write config/crd/bases
 	$(RUN) cheiron crds --write charts/cheiron/crds
+
+# The Grafana dashboard (chart and config/prometheus) and the kustomize copy of the alerts.
+monitoring: sync helm
+	$(RUN) python hack/monitoring.py
 
 # A real node, a private registry, cheiron from its chart (README "make demo").
 demo: sync controlplane helm registry-tools node-tools image

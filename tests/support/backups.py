@@ -33,13 +33,13 @@ def create_backup(
     custom: client.CustomObjectsApi,
     backups: list[str],
     source: Registry,
-    backup_to: tuple[str, str],
+    backup_to: tuple[str, str | None],
     credentials: dict[str, str],
     *,
     pull: bool = True,
     **spec: Any,
 ) -> str:
-    """A ClusterImageBackup into `backup_to` (host, CA; prefix `bk`); its name.
+    """A ClusterImageBackup into `backup_to` (host, CA or None for plain http; prefix `bk`).
 
     `pull`: name the credentials as the read-only pull ones too (the tests' registry has
     one user), else give the backup push credentials only.
@@ -56,7 +56,7 @@ def create_backup(
                 "prefix": "bk",
                 "credentialsSecretRef": credentials,
                 **({"pullCredentialsSecretRef": credentials} if pull else {}),
-                "caBundle": ca,
+                **({"caBundle": ca} if ca else {"insecure": True}),
             },
             "sourceRegistries": [{"registry": source.host, "insecure": True}],
             **spec,

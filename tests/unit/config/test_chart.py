@@ -1,7 +1,9 @@
 """charts/cheiron lints, renders both install modes, and renders what config/ does."""
 
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -262,3 +264,51 @@ def test_values_file_has_every_value_the_templates_read() -> None:
             assert isinstance(node, dict), path
             assert key in node, f"{path} is read by a template but not in values.yaml"
             node = node[key]
+
+
+def test_alerts_and_dashboard_are_opt_in_and_match_the_kustomize_copies(
+    helm: Path, charted: dict[str, list[Obj]]
+) -> None:
+    assert find(charted["cluster"], "PrometheusRule") == []
+    assert find(charted["cluster"], "ConfigMap", "cheiron-dashboard") == []
+    objects = helm_template(
+        "cheiron-system",
+        {"metrics.prometheusRule.enabled": "true", "metrics.dashboard.enabled": "true"},
+    )
+    rule = one(objects, "PrometheusRule", "cheiron")
+    kustomized = yaml.safe_load((CONFIG / "prometheus" / "prometheusrule.yaml").read_text())
+    assert rule["spec"] == kustomized["spec"]
+    alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"]]
+    assert len(alerts) == len(set(alerts)) >= 9
+    dashboard = one(objects, "ConfigMap", "cheiron-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = (CONFIG / "prometheus" / "cheiron-dashboard.json").read_text()
+    assert json.loads(dashboard["data"]["cheiron.json"]) == json.loads(shipped)
+
+
+def test_alert_thresholds_come_from_values(helm: Path) -> None:
+    values = {
+        "metrics.prometheusRule.enabled": "true",
+        "metrics.prometheusRule.job": "my-cheiron",
+        "metrics.prometheusRule.thresholds.ecrExpiringSeconds": "7200",
+        "metrics.prometheusRule.thresholds.notReadyFor": "3m",
+    }
+    rules = {
+        r["alert"]: r
+        for r in one(helm_template("ops", values), "PrometheusRule", "cheiron")["spec"]["groups"][
+            0
+        ]["rules"]
+    }
+    assert 'job="my-cheiron"' in rules["CheironOperatorDown"]["expr"]
+    assert rules["CheironEcrTokenExpiringSoon"]["expr"].endswith("< 7200")
+    assert rules["CheironManagerNotReady"]["for"] == "3m"
+
+
+def test_monitoring_files_are_what_make_monitoring_writes() -> None:
+    done = subprocess.run(
+        [sys.executable, str(CHART.parents[1] / "hack" / "monitoring.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr

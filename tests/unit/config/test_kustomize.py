@@ -1,5 +1,6 @@
 """config/ renders with kubectl kustomize, and each install runs the operator as documented."""
 
+import json
 import os
 from pathlib import Path
 
@@ -128,6 +129,11 @@ def test_prometheus_component_scrapes_the_metrics_port(tmp_path: Path, kubectl: 
         service["metadata"]["labels"].items()
     )
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    rule = one(objects, "PrometheusRule", "cheiron")
+    assert rule["metadata"]["namespace"] == "cheiron-system"
+    dashboard = one(objects, "ConfigMap", "cheiron-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["cheiron.json"])["uid"] == "cheiron"
     # The webhook Service must not be scraped: it carries no metrics label.
     webhook = one(objects, "Service", "cheiron-webhook")
     assert not monitor["spec"]["selector"]["matchLabels"].items() <= (
