@@ -199,8 +199,11 @@ async def report(
     if verdict is None:
         return
     metrics.credentials_verified(manager.key, outcome.name, verdict.result)
-    if not changed(recorded_verdict(recorded), verdict):
+    told = runtime().told
+    key = (manager.uid, outcome.name)
+    if not changed(recorded_verdict(recorded), verdict) or told.get(key) == verdict.result:
         return
+    told[key] = verdict.result
     kind, reason = {
         VerificationResult.REJECTED: ("Warning", CREDENTIALS_REJECTED),
         VerificationResult.UNREACHABLE: ("Warning", REGISTRY_UNREACHABLE),

@@ -78,6 +78,9 @@ class Runtime:
     # The accepted payload each entry's Secrets hold, by (manager UID, entry Secret name): what
     # a rotation the registry rejects keeps (after a restart: read back from those Secrets).
     accepted: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    # The verdict each entry's last Event told of, by (manager UID, entry Secret name): a pass
+    # whose status report is deferred must not tell it twice.
+    told: dict[tuple[str, str], str] = field(default_factory=dict)
     pools: Pools = field(default_factory=Pools)
     # Set by `cheiron run` once the event loop runs (they need it).
     caches: Caches | None = None
@@ -97,6 +100,8 @@ class Runtime:
             del self.tokens[token]
         for entry in [a for a in self.accepted if a[0] == uid]:
             del self.accepted[entry]
+        for entry in [t for t in self.told if t[0] == uid]:
+            del self.told[entry]
         if (soon := self._soon.pop(key, None)) is not None:
             soon[0].cancel()
 

@@ -235,6 +235,10 @@ def test_an_unreachable_registry_is_a_warning_not_a_failure(
     assert ready is not None
     assert "not verified" in ready["message"]
     assert "connection refused" in str(manager["status"]["entries"])
+    # Told once, although the first pass (it marked the account) left its status report, and
+    # with it the verdict, to the next pass.
+    unreachable = [e for e in events_for(core, namespace, "m") if e.reason == "RegistryUnreachable"]
+    assert len(unreachable) == 1
 
 
 class _Listener:
