@@ -312,3 +312,30 @@ def test_monitoring_files_are_what_make_monitoring_writes() -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_verification_values_reach_the_operator(helm: Path) -> None:
+    plain = one(helm_template("ops", {}), "Deployment", "cheiron")
+    args = run_args(plain)
+    assert (args.verify_host, args.verify_listed_only, args.verify_ca_file) == ([], False, None)
+    assert args.verify_interval == 21600
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    values = {
+        "verification.hosts[0]": "registry.internal:5000",
+        "verification.listedOnly": "true",
+        "verification.insecureHosts[0]": "test.internal:5000",
+        "verification.caBundle": pem,
+    }
+    objects = helm_template("ops", values)
+    deployment = one(objects, "Deployment", "cheiron")
+    args = run_args(deployment)
+    assert args.verify_host == ["registry.internal:5000"]
+    assert args.verify_listed_only
+    assert args.verify_insecure_host == ["test.internal:5000"]
+    assert str(args.verify_ca_file) == "/etc/cheiron/verification/ca.crt"
+    ca = one(objects, "ConfigMap", "cheiron-verification-ca")
+    assert ca["data"]["ca.crt"].strip() == pem
+    mounts = {m["name"]: m["mountPath"] for m in container(deployment)["volumeMounts"]}
+    assert mounts["verification-ca"] == "/etc/cheiron/verification"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["verification-ca"]["configMap"]["name"] == "cheiron-verification-ca"
