@@ -151,6 +151,23 @@ class Takeover:
         now = self.core.read_namespaced_secret(old.metadata.name, old.metadata.namespace)
         assert now.metadata.resource_version == old.metadata.resource_version
 
+    def token_lands(
+        self, output: str, old: client.V1Secret, manager: str, namespace: str | None, *args: str
+    ) -> None:
+        """Take over an ECR pull Secret: adopted in place, holding moto's token, Ready."""
+        assert self.moto is not None
+        operator = self.run(output, manager, namespace, *args)
+        try:
+            _hidden(
+                [output, self.shown, operator.logs()],
+                [self.moto.secret_access_key, STALE, TOKEN_PASSWORD],
+            )
+            auth = docker_config(self.adopted(old))["auths"][REGISTRY]
+            assert (auth["username"], auth["password"]) == ("AWS", TOKEN_PASSWORD)
+            self.ready()
+        finally:
+            self.stop(operator)
+
     def stop(self, operator: OperatorProcess) -> None:
         """Delete the manager while the operator runs (its finalizer), then stop it."""
         try:
@@ -324,18 +341,7 @@ def test_kube_ecr_secret_adopted_in_place(
 ) -> None:
     output = migrate.run("--from", "kube-ecr", "--credentials-namespace", namespace, "--adopt")
     assert f"#   kubectl label secret ecr-login -n {namespace} {ADOPT_LABEL}=ecr " in output
-    operator = ecr_takeover.run(output, "ecr", namespace)
-    try:
-        _hidden(
-            [output, ecr_takeover.shown, operator.logs()],
-            [moto.secret_access_key, STALE, TOKEN_PASSWORD],
-        )
-        now = ecr_takeover.adopted(kube_ecr_setup)
-        auth = docker_config(now)["auths"][REGISTRY]
-        assert (auth["username"], auth["password"]) == ("AWS", TOKEN_PASSWORD)
-        ecr_takeover.ready()
-    finally:
-        ecr_takeover.stop(operator)
+    ecr_takeover.token_lands(output, kube_ecr_setup, "ecr", namespace)
 
 
 def test_kube_ecr_secret_without_adopt_is_a_conflict(
@@ -393,18 +399,7 @@ def test_eatr_secret_adopted_in_place(
         f"#   kubectl label secret {REGISTRY} -n {eatr_setup.metadata.namespace} "
         f"{ADOPT_LABEL}=eatr --overwrite"
     ]
-    operator = ecr_takeover.run(output, "eatr", None, "--eatr-namespace-labels")
-    try:
-        _hidden(
-            [output, ecr_takeover.shown, operator.logs()],
-            [moto.secret_access_key, STALE, TOKEN_PASSWORD],
-        )
-        now = ecr_takeover.adopted(eatr_setup)
-        auth = docker_config(now)["auths"][REGISTRY]
-        assert (auth["username"], auth["password"]) == ("AWS", TOKEN_PASSWORD)
-        ecr_takeover.ready()
-    finally:
-        ecr_takeover.stop(operator)
+    ecr_takeover.token_lands(output, eatr_setup, "eatr", None, "--eatr-namespace-labels")
 
 
 def test_eatr_secret_without_adopt_is_a_conflict(
