@@ -133,6 +133,15 @@ def _list_flag(
     )
 
 
+def _switch(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, variable: str, what: str
+) -> None:
+    """An on/off flag, on by default when the CHEIRON_* setting says `true`."""
+    parser.add_argument(
+        flag, action="store_true", default=_setting(variable, "") == "true", help=what
+    )
+
+
 def _ecr_policy(args: argparse.Namespace) -> "EcrPolicy":
     from cheiron.pullsecrets.entries import EcrPolicy  # noqa: PLC0415
 
@@ -159,11 +168,11 @@ def _verify_flags(parser: argparse.ArgumentParser) -> None:
         ),
     ):
         _list_flag(group, flag, variable, "HOST[:PORT]", what)
-    group.add_argument(
+    _switch(
+        group,
         "--verify-listed-only",
-        action="store_true",
-        default=_setting("CHEIRON_VERIFY_LISTED_ONLY", "") == "true",
-        help="cluster managers too are verified only against --verify-host registries",
+        "CHEIRON_VERIFY_LISTED_ONLY",
+        "cluster managers too are verified only against --verify-host registries",
     )
     group.add_argument(
         "--verify-interval",
@@ -429,11 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=_setting("CHEIRON_RESYNC_SECONDS", "600"),
         help="safety-net resync period of each manager (default: %(default)s)",
     )
-    run.add_argument(
+    _switch(
+        run,
         "--eatr-namespace-labels",
-        action="store_true",
-        default=_setting("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
-        help=(
+        "CHEIRON_EATR_NAMESPACE_LABELS",
+        (
             "eatr compatibility: a namespace labelled `<account>.dkr.ecr.<region>.amazonaws.com:"
             ' "true"` gets the Secret of a ClusterImagePullSecretManager ECR entry for that '
             "registry"
@@ -459,11 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="address for --metrics-port (default: %(default)s)",
     )
     ha = run.add_argument_group("high availability")
-    ha.add_argument(
+    _switch(
+        ha,
         "--leader-elect",
-        action="store_true",
-        default=_setting("CHEIRON_LEADER_ELECT", "") == "true",
-        help="run several replicas: the one holding a Lease acts, the others wait",
+        "CHEIRON_LEADER_ELECT",
+        "run several replicas: the one holding a Lease acts, the others wait",
     )
     ha.add_argument(
         "--lease-name",
@@ -521,11 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="seconds the apiserver waits for the webhook (default: %(default)s)",
     )
-    hook.add_argument(
+    _switch(
+        hook,
         "--webhook-serviceaccounts",
-        action="store_true",
-        default=_setting("CHEIRON_WEBHOOK_SERVICEACCOUNTS", "") == "true",
-        help="also give ServiceAccounts their pull secrets at CREATE",
+        "CHEIRON_WEBHOOK_SERVICEACCOUNTS",
+        "also give ServiceAccounts their pull secrets at CREATE",
     )
     hook.add_argument(
         "--webhook-cert-dir",
@@ -577,11 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="plan a namespaced install of these namespaces (repeatable; default: cluster-wide)",
     )
-    dry.add_argument(
+    _switch(
+        dry,
         "--eatr-namespace-labels",
-        action="store_true",
-        default=_setting("CHEIRON_EATR_NAMESPACE_LABELS", "") == "true",
-        help="plan as an operator running with eatr compatibility",
+        "CHEIRON_EATR_NAMESPACE_LABELS",
+        "plan as an operator running with eatr compatibility",
     )
     _ecr_policy_flags(dry)
     dry.add_argument("-o", "--output", choices=("text", "json"), default="text")

@@ -27,10 +27,11 @@ from cheiron.api.models import (
     ImageState,
     RegistryTls,
     Rewrite,
+    validation_message,
 )
 from cheiron.api.observed import AccountInfo, BackupInfo, NamespaceInfo, WorkloadInfo, backup_info
 from cheiron.controllers.loops import wake_loop
-from cheiron.controllers.managers import invalid_message, write_status
+from cheiron.controllers.managers import write_status
 from cheiron.fsm import backup as image_fsm
 from cheiron.images.reference import InvalidReference, digest_tag, normalise_host
 from cheiron.images.rules import (
@@ -355,7 +356,7 @@ def _status_images(records: dict[str, BackedUpImage], invalid: dict[str, str]) -
 async def _invalid(body: kopf.Body, error: ValidationError) -> float:
     status = dict(body.get("status") or {})
     generation = int(body.metadata.get("generation") or 0)
-    message = invalid_message(error)
+    message = validation_message(error)
     await write_status(
         PLURAL,
         body,

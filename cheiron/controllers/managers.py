@@ -18,7 +18,7 @@ from transitions import MachineError
 
 from cheiron import API_GROUP, API_VERSION, metrics
 from cheiron.api.meta import OWNER_UID_LABEL, is_ignored
-from cheiron.api.models import EcrSource, Mode, SecretEntry
+from cheiron.api.models import EcrSource, Mode, SecretEntry, validation_message
 from cheiron.api.observed import (
     PLURALS,
     ManagerInfo,
@@ -121,13 +121,6 @@ def _ref(kind: ManagerKind, body: Body) -> ObjectRef:
 
 
 # --- status --------------------------------------------------------------------------
-
-
-def invalid_message(error: ValidationError) -> str:
-    """Which fields of a spec are wrong and why, never their values."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()
-    )
 
 
 async def write_status(plural: str, body: Body, wanted: dict[str, Any]) -> bool:
@@ -397,7 +390,7 @@ async def _invalid(
 ) -> Pass:
     """Report a spec the schema should have refused: which field, never the values."""
     generation = int(_meta(body).get("generation") or 0)
-    message = invalid_message(error)
+    message = validation_message(error)
     wanted = {
         "phase": INVALID,
         "observedGeneration": generation,

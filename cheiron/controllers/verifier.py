@@ -8,7 +8,7 @@ Events and the metric.
 import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -71,21 +71,23 @@ def _remember(key: tuple[str, str], verdict: Verdict, now: datetime.datetime) ->
             del rt.verdicts[old]
 
 
+def _held(login: RegistryLogin, now: datetime.datetime) -> Verdict | None:
+    """The cached verdict on the login, while it holds."""
+    rt = runtime()
+    cached = rt.verdicts.get(login.key)
+    return None if rt.verify_policy.due(cached, now) else cached
+
+
 async def _ask(login: RegistryLogin, now: datetime.datetime) -> Verdict:
     """The cached verdict while it holds, else the registry's answer now."""
     rt = runtime()
-    policy = rt.verify_policy
-    cached = rt.verdicts.get(login.key)
-    if not policy.due(cached, now):
-        assert cached is not None  # noqa: S101 - due() is True for None
+    if (cached := _held(login, now)) is not None:
         return cached
     if rt.check_login is None:
         return Verdict(VerificationResult.SKIPPED, now, "this operator verifies nothing")
     async with _semaphore():
         # Another pass may have asked while this one waited.
-        cached = rt.verdicts.get(login.key)
-        if not policy.due(cached, now):
-            assert cached is not None  # noqa: S101
+        if (cached := _held(login, now)) is not None:
             return cached
         verdict = await rt.check_login(login)
     _remember(login.key, verdict, now)
@@ -93,8 +95,10 @@ async def _ask(login: RegistryLogin, now: datetime.datetime) -> Verdict:
     return verdict
 
 
-async def payload_verdict(manager: ManagerInfo, payload: bytes, now: datetime.datetime) -> Verdict:
-    """What the registries of a dockerconfigjson say to its credentials, as one verdict."""
+async def _payload_verdict(
+    manager: ManagerInfo, found: Sequence[RegistryLogin], now: datetime.datetime
+) -> Verdict:
+    """What the registries of a dockerconfigjson's logins say to them, as one verdict."""
     policy = runtime().verify_policy
 
     async def one(login: RegistryLogin) -> Verdict:
@@ -103,7 +107,6 @@ async def payload_verdict(manager: ManagerInfo, payload: bytes, now: datetime.da
             return Verdict(VerificationResult.SKIPPED, now, refused)
         return await _ask(login, now)
 
-    found = logins(payload, policy)
     return combined(await asyncio.gather(*(one(x) for x in found)), now)
 
 
@@ -137,17 +140,14 @@ async def verify(
     new = digest(outcome.payload)
     accepted = (recorded or {}).get("acceptedDigest")
     accepted = str(accepted) if accepted else None
+    found = logins(outcome.payload, rt.verify_policy)
     before = recorded_verdict(recorded)
-    if (
-        accepted == new
-        and before is not None
-        and before.result is VerificationResult.VERIFIED
-        and not rt.verify_policy.due(before, now)
-    ):
-        # Accepted and written before a restart: asking again would only rewrite status.
-        verdict = before
-    else:
-        verdict = await payload_verdict(manager, outcome.payload, now)
+    if accepted == new and before is not None and before.result is VerificationResult.VERIFIED:
+        # Accepted and written before a restart: the cache starts from what status recorded,
+        # since asking again would only rewrite status.
+        for login in found:
+            rt.verdicts.setdefault(login.key, before)
+    verdict = await _payload_verdict(manager, found, now)
     kept: Verdict | None = None
     if (
         verdict.result is VerificationResult.REJECTED
@@ -158,7 +158,7 @@ async def verify(
         old = await _accepted_payload(manager, entry, accepted, idx)
         # A merged Secret mixes every entry, so none is found by name: status vouches for it.
         kept = (
-            await payload_verdict(manager, old, now)
+            await _payload_verdict(manager, logins(old, rt.verify_policy), now)
             if old is not None
             else Verdict(VerificationResult.VERIFIED, now, "accepted when last asked")
         )

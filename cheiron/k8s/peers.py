@@ -1,7 +1,6 @@
 """Read-only reads of other tools' objects for `cheiron migrate`: Secrets lose their values here."""
 
 import base64
-import json
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
@@ -9,6 +8,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from cheiron.api.observed import DOCKERCONFIGJSON_KEY
+from cheiron.dockerconfig import DockerConfig, DockerConfigError
 
 T = TypeVar("T")
 
@@ -59,13 +59,10 @@ def config_map(api: client.ApiClient, namespace: str, name: str) -> dict[str, st
 
 def _registries(data: dict[str, str]) -> list[str]:
     raw = data.get(DOCKERCONFIGJSON_KEY)
-    if raw is None:
-        return []
     try:
-        auths = json.loads(base64.b64decode(raw)).get("auths") or {}
-    except (ValueError, AttributeError):
+        return list(DockerConfig.parse(base64.b64decode(raw)).registries) if raw else []
+    except (DockerConfigError, ValueError):
         return []
-    return sorted(str(k) for k in auths) if isinstance(auths, dict) else []
 
 
 def _facts(secret: Any, reveal: Collection[str]) -> dict[str, Any]:

@@ -11,7 +11,11 @@ from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.meta import ADOPT_LABEL, OWNER_UID_LABEL, is_ignored
-from cheiron.api.models import ClusterImagePullSecretManagerSpec, ImagePullSecretManagerSpec
+from cheiron.api.models import (
+    ClusterImagePullSecretManagerSpec,
+    ImagePullSecretManagerSpec,
+    validation_message,
+)
 from cheiron.api.observed import DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE
 
 __all__ = [
@@ -310,13 +314,6 @@ def _wrap(note: str, first: str = "# -", rest: str = "#  ", width: int = 96) -> 
     return lines
 
 
-def _validation_message(error: ValidationError) -> str:
-    # hide_input_in_errors on the models: the messages carry no values.
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
-    )
-
-
 def _manager(
     namespace: str | None,
     name: str,
@@ -334,7 +331,7 @@ def _manager(
     except ValidationError as e:
         where = name if namespace is None else f"{namespace}/{name}"
         migration.notes.append(
-            f"{kind} {where} would not be valid, left out: {_validation_message(e)}"
+            f"{kind} {where} would not be valid, left out: {validation_message(e, 'spec')}"
         )
         return None
     metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
