@@ -38,7 +38,12 @@ class OperatorProcess(Background):
 
     def start(self) -> None:
         """Start the operator and wait until kopf reports it is alive."""
-        url = f"http://127.0.0.1:{free_port()}/healthz"
+        # Both ports come from free_port(), which may hand out the same free port twice: the
+        # metrics server would then take kopf's liveness port, and answer for it.
+        port = free_port()
+        while port == self.metrics_port:
+            port = free_port()
+        url = f"http://127.0.0.1:{port}/healthz"
         proc = self.launch(
             [
                 sys.executable,
