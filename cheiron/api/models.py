@@ -139,9 +139,11 @@ class EcrSource(Model):
     credentials_secret_ref: SecretRef | None = Field(
         default=None,
         description=(
-            "A Secret in imps' format (keys accessKeyID, secretKey, and optionally region "
-            "and accountID). Without it the default AWS chain is used: environment, web "
-            "identity (IRSA), instance profile."
+            "A Secret in imps' format (keys accessKeyID, secretKey, and optionally "
+            "sessionToken, region and accountID). Its keys must be complete: an empty or blank "
+            "accessKeyID or secretKey fails the entry (IncompleteAwsKeys), never falls back. "
+            "Without it the default AWS chain is used: environment, web identity (IRSA), "
+            "instance profile."
         ),
     )
     role_arn: str | None = Field(
@@ -181,7 +183,10 @@ class ClusterEcrSource(EcrSource):
 
     credentials_secret_ref: ClusterSecretRef | None = Field(
         default=None,
-        description="A Secret in imps' format (accessKeyID, secretKey, region, accountID).",
+        description=(
+            "A Secret in imps' format (accessKeyID, secretKey, optionally sessionToken, "
+            "region, accountID); empty or blank keys fail the entry (IncompleteAwsKeys)."
+        ),
     )
 
 

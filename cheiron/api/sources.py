@@ -7,13 +7,26 @@ from enum import StrEnum
 
 
 @dataclass(frozen=True)
+class AwsKeys:
+    """Static AWS keys, complete: an id and a secret (and a session token, if temporary)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class EcrRequest:
-    """Where to get an ECR token and with which identity (None: the default AWS chain)."""
+    """Where to get an ECR token and with which identity.
+
+    `keys` None means the operator's own identity (AWS's default chain: IRSA, Pod Identity,
+    the node's role, its environment); whoever builds a request decides that once, and the
+    session does exactly what it says, never completing keys from the environment.
+    """
 
     account_id: str
     region: str
-    access_key_id: str | None = None
-    secret_access_key: str | None = field(default=None, repr=False)
+    keys: AwsKeys | None = None
     role_arn: str | None = None
     endpoint_url: str | None = None
     # The assumed role's session name: the manager's, so CloudTrail says who asked.
@@ -28,7 +41,7 @@ class EcrRequest:
         return (
             self.account_id,
             self.region,
-            self.access_key_id or "",
+            self.keys.access_key_id if self.keys is not None else "",
             self.role_arn or "",
             self.endpoint_url or "",
         )

@@ -21,7 +21,7 @@ from cheiron.api.observed import (
     SecretInfo,
     digest,
 )
-from cheiron.api.sources import EcrRequest, Verdict
+from cheiron.api.sources import AwsKeys, EcrRequest, Verdict
 from cheiron.dockerconfig import DockerConfig, DockerConfigError, normalize_registry
 
 # Reasons, in the CamelCase that conditions and Events use.
@@ -34,6 +34,7 @@ INVALID_REGISTRY = "InvalidRegistry"
 INVALID_CREDENTIALS = "InvalidCredentials"
 INVALID_SECRET_NAME = "InvalidSecretName"  # noqa: S105 - a reason, not a password
 NOT_ALLOWED = "NotAllowed"
+INCOMPLETE_AWS_KEYS = "IncompleteAwsKeys"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class EcrPolicy:
         if manager.kind is not ManagerKind.NAMESPACED:
             return None
         namespace = manager.namespace or ""
-        if not request.access_key_id and namespace not in self.ambient_namespaces:
+        if request.keys is None and namespace not in self.ambient_namespaces:
             return (
                 "a namespaced manager's ECR entry needs credentialsSecretRef with accessKeyID "
                 "and secretKey: the operator's own AWS identity is not lent to namespaces "
@@ -170,11 +171,16 @@ def _with_credentials(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret
     return EntryOutcome(name, True, RESOLVED, payload=config.to_json())
 
 
+def _ref_namespace(manager: ManagerInfo, ref: SecretRef | CredentialsRef) -> str:
+    """Where a referenced Secret lives: the manager's namespace unless the ref names one."""
+    return getattr(ref, "namespace", None) or manager.namespace or ""
+
+
 def _read_ref(
     manager: ManagerInfo, entry: SecretEntry, ref: SecretRef | CredentialsRef, read: ReadSecret
 ) -> tuple[str, SecretLike] | EntryOutcome:
-    """The referenced Secret and its namespace (the manager's unless the ref names one)."""
-    namespace = getattr(ref, "namespace", None) or manager.namespace or ""
+    """The referenced Secret and its namespace."""
+    namespace = _ref_namespace(manager, ref)
     secret = read(namespace, ref.name)
     if secret is None:
         return EntryOutcome(
@@ -258,8 +264,26 @@ def _existing(manager: ManagerInfo, entry: SecretEntry, read: ReadSecret) -> Ent
 
 
 ECR_HOST = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com")
-# imps' Secret format for AWS credentials.
+# imps' Secret format for AWS credentials (and the session token of temporary ones).
 IMPS_KEYS = ("accessKeyID", "secretKey")
+SESSION_TOKEN_KEY = "sessionToken"  # noqa: S105 - a key's name, not a token
+
+
+def aws_keys(keys: dict[str, str], secret: str) -> AwsKeys | str:
+    """The complete keys a credentials Secret holds, or why they are not complete.
+
+    The one place that decides an entry's AWS identity from its Secret: a Secret that is
+    named must give the whole identity, since whatever it lacks boto3 would otherwise
+    take from the operator's environment (IRSA, Pod Identity, the node's role).
+    """
+    access_key_id, secret_key = keys.get("accessKeyID", ""), keys.get("secretKey", "")
+    missing = [k for k, v in (("accessKeyID", access_key_id), ("secretKey", secret_key)) if not v]
+    if missing:
+        return (
+            f"Secret {secret} has an empty {' and '.join(missing)}: an ECR entry's keys must "
+            "be complete, they are never completed from the operator's own AWS identity"
+        )
+    return AwsKeys(access_key_id, secret_key, keys.get(SESSION_TOKEN_KEY) or None)
 
 
 def ecr_target(
@@ -274,14 +298,17 @@ def ecr_target(
     account, region = source.account_id, source.region
     if source.registry and (match := ECR_HOST.match(source.registry)):
         account, region = match["account"], match["region"]
-    keys: dict[str, str] = {}
-    if source.credentials_secret_ref is not None:
-        found = _read_keys(manager, entry, source.credentials_secret_ref, read, IMPS_KEYS)
+    identity: AwsKeys | None = None
+    if (ref := source.credentials_secret_ref) is not None:
+        found = _read_keys(manager, entry, ref, read, IMPS_KEYS)
         if isinstance(found, EntryOutcome):
             return found
-        keys = found
-        region = region or keys.get("region") or None
-        account = account or keys.get("accountID") or None
+        keys = aws_keys(found, f"{_ref_namespace(manager, ref)}/{ref.name}")
+        if isinstance(keys, str):
+            return EntryOutcome(entry.secret_name, False, INCOMPLETE_AWS_KEYS, keys)
+        identity = keys
+        region = region or found.get("region") or None
+        account = account or found.get("accountID") or None
     if not account or not region:
         return EntryOutcome(
             entry.secret_name, False, INVALID_REGISTRY, "ECR account and region unknown"
@@ -289,8 +316,7 @@ def ecr_target(
     request = EcrRequest(
         account,
         region,
-        keys.get("accessKeyID"),
-        keys.get("secretKey"),
+        identity,
         source.role_arn,
         source.endpoint_url,
         # Who asked, for CloudTrail: `<namespace>.<name>`, or the cluster manager's name.

@@ -1,4 +1,4 @@
-"""ECR authorization tokens through boto3: static keys, the default chain, or an assumed role.
+"""ECR authorization tokens through boto3: the request's keys or its default chain, maybe a role.
 
 Nothing here logs or raises with a key, a session token or an ECR password in the message.
 """
@@ -31,10 +31,12 @@ class EcrError(Exception):
 
 
 def _session(request: EcrRequest) -> boto3.session.Session:
-    if request.access_key_id and request.secret_access_key:
+    keys = request.keys
+    if keys is not None:
         session = boto3.session.Session(
-            aws_access_key_id=request.access_key_id,
-            aws_secret_access_key=request.secret_access_key,
+            aws_access_key_id=keys.access_key_id,
+            aws_secret_access_key=keys.secret_access_key,
+            aws_session_token=keys.session_token,
             region_name=request.region,
         )
     else:

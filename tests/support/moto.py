@@ -6,6 +6,7 @@ user with an ECR policy, after which wrong keys get AWS's own error codes.
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ _TRUST = {
         }
     ],
 }
+# werkzeug's access log: one line per request answered.
+_ACCESS_LINE = re.compile(r'"(?:GET|POST|PUT|DELETE|HEAD) [^"]* HTTP/[0-9.]+" [0-9]{3}')
 _POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["ecr:*", "sts:*"], "Resource": "*"}],
@@ -76,3 +79,7 @@ class MotoServer(Background):
             RoleName="ecr-puller", PolicyName="ecr", PolicyDocument=json.dumps(_POLICY)
         )
         self.access_key_id, self.secret_access_key = key["AccessKeyId"], key["SecretAccessKey"]
+
+    def requests(self) -> int:
+        """How many HTTP requests the server has answered so far (its access log's lines)."""
+        return len(_ACCESS_LINE.findall(self.logs()))

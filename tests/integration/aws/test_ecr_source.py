@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from cheiron.api.sources import EcrRequest
+from cheiron.api.sources import AwsKeys, EcrRequest
 from cheiron.devcluster.cluster import free_port
 from cheiron.sources.ecr import EcrError, fetch
 from tests.support.moto import ACCOUNT, REGION, REGISTRY, ROLE_ARN, TOKEN_PASSWORD, MotoServer
@@ -12,7 +12,9 @@ from tests.support.moto import ACCOUNT, REGION, REGISTRY, ROLE_ARN, TOKEN_PASSWO
 
 def test_static_keys_get_a_token_for_the_registry(moto: MotoServer) -> None:
     token = fetch(
-        EcrRequest(ACCOUNT, REGION, moto.access_key_id, moto.secret_access_key, None, moto.url)
+        EcrRequest(
+            ACCOUNT, REGION, AwsKeys(moto.access_key_id, moto.secret_access_key), None, moto.url
+        )
     )
     assert token.registry == REGISTRY
     assert token.username == "AWS"
@@ -37,8 +39,7 @@ def test_assumed_role(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None
         EcrRequest(
             ACCOUNT,
             REGION,
-            moto.access_key_id,
-            moto.secret_access_key,
+            AwsKeys(moto.access_key_id, moto.secret_access_key),
             ROLE_ARN,
             moto.url,
         )
@@ -48,7 +49,11 @@ def test_assumed_role(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_wrong_keys_give_aws_error_code_without_the_secret(moto: MotoServer) -> None:
     with pytest.raises(EcrError) as caught:
-        fetch(EcrRequest(ACCOUNT, REGION, "AKIAWRONGWRONGWRONG0", "not-the-secret", None, moto.url))
+        fetch(
+            EcrRequest(
+                ACCOUNT, REGION, AwsKeys("AKIAWRONGWRONGWRONG0", "not-the-secret"), None, moto.url
+            )
+        )
     assert caught.value.code == "InvalidClientTokenId"
     assert "not-the-secret" not in str(caught.value)
 
@@ -56,13 +61,21 @@ def test_wrong_keys_give_aws_error_code_without_the_secret(moto: MotoServer) -> 
 def test_unreachable_endpoint_is_an_ecr_error() -> None:
     with pytest.raises(EcrError) as caught:
         fetch(
-            EcrRequest(ACCOUNT, REGION, "AKIAEXAMPLE", "s", None, f"http://127.0.0.1:{free_port()}")
+            EcrRequest(
+                ACCOUNT,
+                REGION,
+                AwsKeys("AKIAEXAMPLE", "s"),
+                None,
+                f"http://127.0.0.1:{free_port()}",
+            )
         )
     assert caught.value.code == "EndpointConnectionError"
 
 
 def test_expiry_is_timezone_aware(moto: MotoServer) -> None:
     token = fetch(
-        EcrRequest(ACCOUNT, REGION, moto.access_key_id, moto.secret_access_key, None, moto.url)
+        EcrRequest(
+            ACCOUNT, REGION, AwsKeys(moto.access_key_id, moto.secret_access_key), None, moto.url
+        )
     )
     assert token.expires_at.utcoffset() == datetime.timedelta(0)

@@ -171,6 +171,56 @@ def test_a_namespaced_manager_may_not_borrow_the_operators_aws_identity(
     assert "ecr" not in [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
 
 
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ({"secretKey": ""}, "secretKey"),
+        ({"secretKey": "   "}, "secretKey"),
+        ({"accessKeyID": " "}, "accessKeyID"),
+        ({"accessKeyID": "", "secretKey": "", "sessionToken": "FwoGZXIvYXdz"}, "accessKeyID"),
+    ],
+    ids=["empty-secret", "blank-secret", "blank-id", "session-token-alone"],
+)
+def test_incomplete_keys_never_fall_back_to_the_operators_identity(  # noqa: PLR0917 - fixtures
+    ecr_operator: OperatorProcess,
+    moto: MotoServer,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    keys: dict[str, str],
+    named: str,
+) -> None:
+    """The operator's environment holds working keys; a tenant's half-empty Secret is no key.
+
+    Before, an access key id with an empty or blank secret passed the policy (which checked
+    only the id) while boto3 took the environment's keys (it used the Secret's only when
+    both were set): the tenant got a token minted with the operator's identity.
+    """
+    shape = {
+        "accessKeyID": moto.access_key_id,
+        "secretKey": "placeholder",
+        "region": REGION,
+        "accountID": ACCOUNT,
+        **keys,
+    }
+    body = client.V1Secret(metadata=client.V1ObjectMeta(name="aws-creds"), string_data=shape)
+    core.create_namespaced_secret(namespace, body)
+    before = moto.requests()
+    create_manager(
+        custom, namespace, manager_body("m", [_ecr_entry(moto), inline("hub", "docker.io")])
+    )
+    wait_for_pull_secrets(core, namespace, ["hub"])
+    entry = eventually(
+        lambda: (e := _entry_status(custom, namespace, "ecr")).get("reason") and e,
+        what="the ECR entry's outcome in status",
+    )
+    assert (entry["ready"], entry["reason"]) == (False, "IncompleteAwsKeys")
+    assert named in entry["message"]
+    assert "ecr" not in [s.metadata.name for s in core.list_namespaced_secret(namespace).items]
+    # Refused before any call: moto answered nothing for this manager.
+    assert moto.requests() == before
+
+
 def _entry_status(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
     entries = (get_manager(custom, namespace, "m").get("status") or {}).get("entries", [])
     return next((e for e in entries if e["name"] == name), {})

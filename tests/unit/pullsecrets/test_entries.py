@@ -195,7 +195,7 @@ def test_ecr_imps_secret_gives_keys_account_and_region() -> None:
     )
     assert isinstance(target, entries.EcrRequest)
     assert (target.account_id, target.region) == ("123456789012", "eu-west-1")
-    assert (target.access_key_id, target.secret_access_key) == ("AKIAEXAMPLE", PASSWORD)
+    assert target.keys == entries.AwsKeys("AKIAEXAMPLE", PASSWORD)
     assert PASSWORD not in repr(target)
 
 
@@ -228,6 +228,55 @@ def test_ecr_failures_name_their_reason(source: dict[str, object], reason: str) 
 
 
 def test_identity_changes_with_the_key_but_not_the_secret() -> None:
-    a = entries.EcrRequest("1", "r", "AKIA1", "x")
-    assert a.identity == entries.EcrRequest("1", "r", "AKIA1", "y").identity
-    assert a.identity != entries.EcrRequest("1", "r", "AKIA2", "x").identity
+    a = entries.EcrRequest("1", "r", entries.AwsKeys("AKIA1", "x"))
+    assert a.identity == entries.EcrRequest("1", "r", entries.AwsKeys("AKIA1", "y")).identity
+    assert a.identity != entries.EcrRequest("1", "r", entries.AwsKeys("AKIA2", "x")).identity
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"accessKeyID": "AKIAEXAMPLE", "secretKey": ""},
+        {"accessKeyID": "AKIAEXAMPLE", "secretKey": "   "},
+        {"accessKeyID": "", "secretKey": PASSWORD},
+        {"accessKeyID": " \n", "secretKey": " "},
+        {"accessKeyID": "", "secretKey": "", "sessionToken": "FwoGZXIvYXdz"},
+    ],
+)
+@pytest.mark.parametrize("cluster", [False, True])
+def test_incomplete_keys_are_refused_for_every_manager(keys: dict[str, str], cluster: bool) -> None:
+    """A named Secret must give the whole identity: what it lacks is never taken elsewhere."""
+    SECRETS[("team", "partial")] = FakeSecret(
+        "Opaque",
+        {
+            **{k: v.encode() for k, v in keys.items()},
+            "region": b"eu-west-1",
+            "accountID": b"1" * 12,
+        },
+    )
+    ref = {
+        "credentialsSecretRef": {"name": "partial", **({"namespace": "team"} if cluster else {})}
+    }
+    # Even where the admin lends the operator's identity (LENIENT), a half key is no key.
+    outcome = _ecr(ref, LENIENT, cluster)
+    assert isinstance(outcome, entries.EntryOutcome)
+    assert (outcome.ok, outcome.reason) == (False, entries.INCOMPLETE_AWS_KEYS)
+    assert "team/partial" in outcome.message
+    assert PASSWORD not in outcome.message
+
+
+def test_complete_keys_carry_a_session_token() -> None:
+    SECRETS[("team", "temporary")] = FakeSecret(
+        "Opaque",
+        {
+            "accessKeyID": b"ASIAEXAMPLE",
+            "secretKey": PASSWORD.encode(),
+            "sessionToken": b"FwoGZXIvYXdz\n",
+            "region": b"eu-west-1",
+            "accountID": b"123456789012",
+        },
+    )
+    target = _ecr({"credentialsSecretRef": {"name": "temporary"}}, entries.EcrPolicy())
+    assert isinstance(target, entries.EcrRequest)
+    assert target.keys == entries.AwsKeys("ASIAEXAMPLE", PASSWORD, "FwoGZXIvYXdz")
+    assert "FwoGZXIvYXdz" not in repr(target)
