@@ -1,12 +1,17 @@
-"""Runs a real Distribution registry (`docker-registry serve`) on a loopback port for tests."""
+"""Runs a real Distribution registry (`docker-registry serve`) on a loopback port for tests.
+
+Also records what skopeo is given on its way there (SkopeoRecorder).
+"""
 
 import base64
 import http.client
 import json
+import os
 import secrets
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -351,3 +356,140 @@ class Registry(Background):
         """Digests of every blob in storage, across repositories (stored once each)."""
         root = self.storage_dir / "docker" / "registry" / "v2" / "blobs" / "sha256"
         return {f"sha256:{d.name}" for d in root.glob("*/*") if (d / "data").is_file()}
+
+
+# -- what a skopeo run is given ------------------------------------------------------------
+
+_AUTHFILE_FLAGS = ("--authfile=", "--src-authfile=", "--dest-authfile=")
+
+# Python -I: no PYTHON* variable or user site reaches the shim. The environment is read from
+# /proc (what execve passed, before Python's own locale coercion adds LC_CTYPE) and handed on
+# unchanged, so skopeo gets exactly what cheiron gave it.
+_SHIM = """#!{python} -I
+import json, os, sys
+env = dict(
+    item.split("=", 1)
+    for item in open("/proc/self/environ").read().split("\\0")
+    if "=" in item
+)
+files = {{}}
+for arg in sys.argv[1:]:
+    for flag in {flags!r}:
+        if arg.startswith(flag):
+            with open(arg[len(flag):]) as f:
+                files[flag[2:-1]] = json.load(f)
+with open({record!r}, "a") as out:
+    out.write(json.dumps({{"argv": sys.argv[1:], "env": env, "authfiles": files}}) + "\\n")
+os.execve({real!r}, [{real!r}, *sys.argv[1:]], env)
+"""
+
+
+@dataclass(frozen=True)
+class SkopeoRun:
+    """One skopeo run as the recording shim saw it, just before the real skopeo started."""
+
+    argv: list[str]
+    env: dict[str, str]
+    # Each authfile flag's file (`authfile`, `src-authfile`, `dest-authfile`), parsed.
+    authfiles: dict[str, dict[str, Any]]
+
+    def auth_hosts(self, flag: str = "authfile") -> set[str]:
+        """The hosts an authfile has entries for."""
+        return set(self.authfiles.get(flag, {}).get("auths", {}))
+
+    def credentials(self) -> dict[str, str]:
+        """Every authfile entry decoded, `host: user:password`."""
+        return {
+            host: base64.b64decode(entry["auth"]).decode()
+            for content in self.authfiles.values()
+            for host, entry in content.get("auths", {}).items()
+        }
+
+
+class SkopeoRecorder:
+    """A `skopeo` first on PATH that records each run, then execs the real one.
+
+    It keeps argv, environment and authfiles; the real program still talks to the registry.
+    """
+
+    def __init__(self, directory: Path, real: str | None = None) -> None:
+        found = real or shutil.which("skopeo")
+        if found is None:
+            raise RuntimeError("skopeo is not installed; `make registry-tools`")
+        self.bin = directory / "bin"
+        self.bin.mkdir(parents=True)
+        self.record = directory / "runs.jsonl"
+        shim = self.bin / "skopeo"
+        shim.write_text(
+            _SHIM.format(
+                python=sys.executable, flags=_AUTHFILE_FLAGS, record=str(self.record), real=found
+            )
+        )
+        shim.chmod(0o755)
+
+    def path(self, current: str) -> str:
+        """A PATH with the shim in front of `current`."""
+        return f"{self.bin}{os.pathsep}{current}"
+
+    def runs(self) -> list[SkopeoRun]:
+        """The runs so far, oldest first."""
+        if not self.record.exists():
+            return []
+        lines = self.record.read_text().splitlines()
+        return [SkopeoRun(**json.loads(line)) for line in lines]
+
+
+# What a skopeo run may inherit from the operator (cheiron.sources.skopeo.environment): the
+# private dir's HOME, TMPDIR and XDG_RUNTIME_DIR, PATH, the system's CAs and the proxy.
+SKOPEO_ENV = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "XDG_RUNTIME_DIR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    }
+)
+
+
+def leaky_environment(directory: Path, logins: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """An operator environment skopeo must not see; the variables to set.
+
+    AWS keys, the service account's API address, an unrelated setting, and `logins` in every
+    place containers/image and docker look for ambient credentials (DOCKER_CONFIG,
+    REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, HOME).
+    """
+    auths = {
+        host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+        for host, (user, password) in logins.items()
+    }
+    config = json.dumps({"auths": auths})
+    home, runtime, docker = directory / "home", directory / "run", directory / "docker"
+    for path in (
+        home / ".docker" / "config.json",
+        home / ".config" / "containers" / "auth.json",
+        runtime / "containers" / "auth.json",
+        docker / "config.json",
+        directory / "registry-auth.json",
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config)
+    return {
+        "AWS_ACCESS_KEY_ID": "AKIAOPERATORKEY00000",
+        "AWS_SECRET_ACCESS_KEY": "operator-secret-access-key",
+        "AWS_SESSION_TOKEN": "operator-session-token",
+        "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+        "KUBERNETES_SERVICE_PORT": "443",
+        "CHEIRON_UNRELATED_SETTING": "operator-only",
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "DOCKER_CONFIG": str(docker),
+        "REGISTRY_AUTH_FILE": str(directory / "registry-auth.json"),
+    }

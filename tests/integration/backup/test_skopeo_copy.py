@@ -12,10 +12,11 @@ import pytest
 from cheiron.images.reference import backup_repository, digest_tag, parse
 from cheiron.sources import skopeo
 from cheiron.sources.skopeo import CopyError, CopyRequest, CopyResult, RegistryAccess
-from tests.integration.backup.conftest import PASSWORD, access
+from tests.integration.backup.conftest import access
 from tests.support import oci
+from tests.support.backups import PASSWORD, USER
 from tests.support.proxy import tarpit
-from tests.support.registry import Registry
+from tests.support.registry import SKOPEO_ENV, Registry, SkopeoRecorder, leaky_environment
 
 
 def backup(request: CopyRequest) -> CopyResult:
@@ -178,6 +179,43 @@ def test_workdir_is_private(tmp_path: Path) -> None:
 
     with _workdir([RegistryAccess("r.io", "u", "p")]) as work:
         assert stat.S_IMODE(work.path.stat().st_mode) == 0o700
-        assert stat.S_IMODE(work.authfile.stat().st_mode) == 0o600
+        (flag,) = work.credentials("", "r.io")
+        authfile = Path(flag.removeprefix("--authfile="))
+        assert authfile.parent == work.path
+        assert stat.S_IMODE(authfile.stat().st_mode) == 0o600
         kept = work.path
     assert not kept.exists()
+
+
+def test_each_run_sees_only_its_hosts(
+    backup_registry: Registry, layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = SkopeoRecorder(tmp_path / "skopeo")
+    other = RegistryAccess("other.example:5000", "other-user", "other-registry-secret")
+    with Registry(auth=("source-user", "source-secret-1")) as private:
+        image = oci.write_image(layout, "v1", seed="skopeo-own-hosts")
+        oci.push(layout, "team/app:v1", private)
+        # The operator's environment: AWS keys, settings, and ambient logins for every host.
+        logins = {r.host: r.auth for r in (private, backup_registry) if r.auth is not None}
+        leaked = leaky_environment(tmp_path / "operator", logins)
+        for name, value in leaked.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PATH", recorder.path(os.environ["PATH"]))
+        # The caller knows credentials for three registries; each run gets its own hosts'.
+        request = _request(
+            private, backup_registry, "team/app:v1", other, access(private), access(backup_registry)
+        )
+        assert backup(request).backup_digest == image.digest
+    runs = recorder.runs()
+    assert [r.argv[1] for r in runs] == ["inspect", "inspect", "copy", "inspect"]
+    source, backed_up = "source-user:source-secret-1", f"{USER}:{PASSWORD}"
+    inspect_source, inspect_backup, copy, read_back = runs
+    assert inspect_source.credentials() == {private.host: source}
+    assert inspect_backup.credentials() == {backup_registry.host: backed_up}
+    assert copy.authfiles["src-authfile"]["auths"].keys() == {private.host}
+    assert copy.authfiles["dest-authfile"]["auths"].keys() == {backup_registry.host}
+    assert read_back.credentials() == {backup_registry.host: backed_up}
+    for run in runs:
+        assert not any(s in arg for arg in run.argv for s in ("secret", PASSWORD, USER))
+        assert set(run.env) <= SKOPEO_ENV, sorted(set(run.env) - SKOPEO_ENV)
+        assert run.env["HOME"] not in (leaked["HOME"], leaked["XDG_RUNTIME_DIR"])

@@ -1,11 +1,12 @@
 """Registries and image layouts for the registry tests; none needs the control plane."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.registry import Registry
+from tests.support.registry import Registry, SkopeoRecorder
 
 USER, PASSWORD = "backup", "s3cret-for-tests"
 
@@ -28,3 +29,11 @@ def secure_registry() -> Iterator[Registry]:
 def layout(tmp_path: Path) -> Path:
     """An empty directory for an OCI image layout."""
     return tmp_path / "layout"
+
+
+@pytest.fixture
+def skopeo_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SkopeoRecorder:
+    """The skopeo runs of the test, recorded by a shim in front of the real skopeo on PATH."""
+    recorder = SkopeoRecorder(tmp_path / "skopeo")
+    monkeypatch.setenv("PATH", recorder.path(os.environ["PATH"]))
+    return recorder

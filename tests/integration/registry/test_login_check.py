@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cheiron.api.sources import RegistryLogin, VerificationResult
 from cheiron.devcluster.cluster import free_port
-from cheiron.sources.skopeo import check_login
-from tests.support.registry import Registry
+from cheiron.sources.skopeo import TYPED_LIMIT, check_login
+from tests.support.registry import Registry, SkopeoRecorder
 from tests.support.token_auth import TokenServer
 
 USER, PASSWORD = "alice", "correct-horse-4711"
@@ -88,3 +88,30 @@ async def test_forbidden_is_rejected_and_a_server_error_unreachable() -> None:
     assert forbidden.result is VerificationResult.REJECTED
     assert failing.result is VerificationResult.UNREACHABLE
     assert "503" in failing.message
+
+
+async def test_a_password_is_typed_whole_control_characters_and_all() -> None:
+    # skopeo reads the password at its terminal prompt: every character a line can hold must
+    # reach the registry as it is (no ^C, ^D, ^U, ^W, ^V or DEL taken as line editing).
+    odd = "".join(chr(c) for c in [*range(32), 127] if chr(c) not in "\n\r\b")
+    # As long as a password typed may be.
+    password = f"{odd}-".ljust(TYPED_LIMIT, "p")
+    with TokenServer(USER, password) as tokens, Registry(token=tokens) as registry:
+        whole = await check_login(RegistryLogin(registry.host, USER, password, insecure=True))
+        cut = await check_login(RegistryLogin(registry.host, USER, password[:-1], insecure=True))
+    assert whole.result is VerificationResult.VERIFIED, whole.message
+    assert cut.result is VerificationResult.REJECTED
+    unicode = "pässwörd-\u263a"
+    with Registry(auth=(USER, unicode)) as registry:
+        verdict = await check_login(RegistryLogin(registry.host, USER, unicode, insecure=True))
+    assert verdict.result is VerificationResult.VERIFIED, verdict.message
+
+
+async def test_a_password_no_terminal_line_holds_is_not_asked_about(
+    skopeo_runs: SkopeoRecorder,
+) -> None:
+    for password in ("two\nlines", "carriage\rreturn", "back\bspace", "p" * (TYPED_LIMIT + 1)):
+        verdict = await check_login(RegistryLogin("127.0.0.1:1", USER, password, insecure=True))
+        assert verdict.result is VerificationResult.SKIPPED
+        assert password not in verdict.message
+    assert skopeo_runs.runs() == []
