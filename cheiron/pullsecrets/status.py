@@ -18,6 +18,13 @@ SECRET_CONFLICT = "SecretConflict"  # noqa: S105 - a reason, not a password
 RECONCILED_REASON = "Reconciled"
 WRITE_REFUSED = "WriteRefused"
 WEBHOOK_NOT_SERVED = "WebhookNotServed"
+# Sentences of each kind of trouble named in the Ready message; the rest are counted.
+SHOWN = 5
+# One sentence, an entry's message in status, and the whole Ready message: far below the
+# CRD's 32 KiB, so that status is always written (an oversized one is refused with 422).
+SENTENCE_LIMIT = 512
+ENTRY_MESSAGE_LIMIT = 2048
+MESSAGE_LIMIT = 8192
 WEBHOOK_MESSAGE = (
     "Pod mode adds imagePullSecrets when a Pod is created, through cheiron's admission "
     "webhook, and this operator serves none (cheiron run --webhook-port): Pods created now "
@@ -66,6 +73,30 @@ def refusal_lines(refused: Sequence[Refusal]) -> tuple[int, list[str]]:
     return len({r.namespace for r in refused}), lines[:REFUSALS_SHOWN]
 
 
+def _clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying so."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_few(sentences: Sequence[str], more: str) -> list[str]:
+    """The first SHOWN sentences, each clipped, then how many more there are (`more`: noun)."""
+    shown = [_clip(s, SENTENCE_LIMIT) for s in sentences[:SHOWN]]
+    if len(sentences) > SHOWN:
+        shown.append(f"and {len(sentences) - SHOWN} more {more}")
+    return shown
+
+
+def _conflict_lines(conflicts: Sequence[SecretInfo]) -> list[str]:
+    names = sorted({f"{c.namespace}/{c.name}" for c in conflicts})
+    if len(names) == 1:
+        return [f"Secret {names[0]} exists and is not managed by this manager; not overwritten"]
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return [
+        f"{len(names)} Secrets exist and are not managed by this manager; not overwritten: "
+        f"{', '.join(names[:SHOWN])}{more}"
+    ]
+
+
 def summary(
     outcomes: Sequence[EntryOutcome],
     conflicts: Sequence[SecretInfo],
@@ -77,20 +108,22 @@ def summary(
     """The reason and message of the Ready condition.
 
     A missing webhook first (nothing reaches a new Pod), then failures, conflicts, refusals.
+    Each kind of trouble is counted with its first few named, and the whole message is cut
+    below the CRD's limit: however many namespaces or entries there are, status is written.
     """
     failed = [o for o in outcomes if not o.ok]
     rejected = [o for o in outcomes if rejected_written(o)]
     parts = [WEBHOOK_MESSAGE] if webhook_missing else []
-    parts += [f"entry {o.name}: {o.message}" for o in failed]
-    parts += [
-        f"entry {o.name}: written, but {o.verification.message} (verification: Warn)"
-        for o in rejected
-        if o.verification is not None
-    ]
-    parts += [
-        f"Secret {c.namespace}/{c.name} exists and is not managed by this manager; not overwritten"
-        for c in conflicts
-    ]
+    parts += _first_few([f"entry {o.name}: {o.message}" for o in failed], "entries failed")
+    parts += _first_few(
+        [
+            f"entry {o.name}: written, but {o.verification.message} (verification: Warn)"
+            for o in rejected
+            if o.verification is not None
+        ],
+        "entries written with rejected credentials",
+    )
+    parts += _conflict_lines(conflicts)
     if refused:
         count, lines = refusal_lines(refused)
         more = f" and in {count - len(lines)} more" if count > len(lines) else ""
@@ -111,19 +144,32 @@ def summary(
     else:
         reason, message = RECONCILED_REASON, f"{len(outcomes)} entries ready"
     unverified = [
-        f"entry {o.name} not verified ({o.verification.message})"
+        o
         for o in outcomes
         if o.ok
         and o.verification is not None
         and o.verification.result is VerificationResult.UNREACHABLE
     ]
-    if unverified:
-        message += "; " + "; ".join(unverified)
-    if overridden:
-        message += (
-            f"; registries given by more than one entry (the first wins): {', '.join(overridden)}"
+    if len(unverified) > 1:
+        message += f"; {len(unverified)} entries not verified"
+    message += "".join(
+        f"; {line}"
+        for line in _first_few(
+            [
+                f"entry {o.name} not verified ({o.verification.message})"
+                for o in unverified
+                if o.verification is not None
+            ],
+            "entries not verified",
         )
-    return reason, message
+    )
+    if overridden:
+        more = f" and {len(overridden) - SHOWN} more" if len(overridden) > SHOWN else ""
+        message += (
+            "; registries given by more than one entry (the first wins): "
+            f"{', '.join(overridden[:SHOWN])}{more}"
+        )
+    return reason, _clip(message, MESSAGE_LIMIT)
 
 
 def entry_rows(outcomes: Sequence[EntryOutcome]) -> list[dict[str, Any]]:
@@ -135,7 +181,7 @@ def entry_rows(outcomes: Sequence[EntryOutcome]) -> list[dict[str, Any]]:
                 "name": o.name,
                 "ready": o.ok,
                 "reason": o.reason,
-                "message": o.message,
+                "message": _clip(o.message, ENTRY_MESSAGE_LIMIT),
                 "expiresAt": iso(o.expires_at),
                 "renewAt": iso(o.renew_at),
                 "tokenDigest": (
@@ -156,7 +202,7 @@ def _verification_row(outcome: EntryOutcome) -> dict[str, str] | None:
     verdict = outcome.verification
     if verdict is None:
         return None
-    row = {"result": str(verdict.result), "message": verdict.message[:2048]}
+    row = {"result": str(verdict.result), "message": _clip(verdict.message, ENTRY_MESSAGE_LIMIT)}
     if verdict.result is not VerificationResult.SKIPPED:
         # Nothing was asked: a time would only rewrite status at every pass.
         row["checkedAt"] = iso(verdict.checked_at) or ""
