@@ -85,6 +85,8 @@ _started = threading.Event()
 QUEUE_WORKERS = 12
 HEAP_FREEZE_SECONDS = 60.0
 HEAP_SWEEP_SECONDS = 1800.0
+# The Lease's own client: one renewal (or release) at a time, a read and a write.
+LEASE_POOL_SIZE = 2
 
 
 def _ready() -> bool:
@@ -324,8 +326,14 @@ def run(options: Options) -> None:
     api = api_client(options.kubeconfig)
     if options.metrics_port:
         metrics.serve(options.metrics_host, options.metrics_port, _ready)
-    # Blocks a standby until it leads; alone, this replica leads from the start.
-    election = _lead(options, api) if options.leader_election else None
+    # Blocks a standby until it leads; alone, this replica leads from the start. The Lease
+    # has a client (and connections) of its own: bulk writes waiting for a connection or
+    # throttled by the apiserver must not keep the renewals from their deadline.
+    election = (
+        _lead(options, api_client(options.kubeconfig, pool_size=LEASE_POOL_SIZE))
+        if options.leader_election
+        else None
+    )
     metrics.LEADER.set(1)
     configure(
         Runtime(

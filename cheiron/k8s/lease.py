@@ -8,7 +8,8 @@ it read, so two standbys can never both take over.
 
 The holder gives up earlier than a standby takes over: once it could not renew for its renew
 deadline (two thirds of the lease), and every Lease call times out well within that, so a
-hung apiserver connection cannot leave the old leader acting after a standby took over.
+hung apiserver connection cannot leave the old leader acting after a standby took over. A
+throttled Lease call (429) is asked again only briefly (`retries`): the next renewal is soon.
 """
 
 import datetime
@@ -21,7 +22,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
-from cheiron.k8s.rest import CoordinationApi
+from cheiron.k8s.rest import CoordinationApi, Retries
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,14 @@ class LeaderElection:
         return (1.0, max(2.0, self.lease_seconds / 6))
 
     @property
+    def retries(self) -> Retries:
+        """A throttled Lease call is asked again within a tenth of the lease, then given up."""
+        tenth = self.lease_seconds / 10
+        return Retries(attempts=3, budget=tenth, cap=tenth, backoff=min(0.2, tenth))
+
+    @property
     def _coordination(self) -> CoordinationApi:
-        return CoordinationApi(self.api, self.request_timeout)
+        return CoordinationApi(self.api, self.request_timeout, self.retries)
 
     def _spec(self, transitions: int, acquired: str) -> dict[str, Any]:
         return {

@@ -11,16 +11,32 @@ Bodies are plain dicts, sent as the official client sends them: JSON, with the p
 type it picks for each call (strategic merge for a dict patch of a built-in kind, merge patch
 for a custom object, JSON patch for a list of operations). Results are decoded JSON; with
 `_preload_content=False`, the raw urllib3 response, whose connection the caller releases.
+
+An apiserver that is throttling (API Priority and Fairness answers 429) is asked again after
+the `Retry-After` it names, with jitter, a bounded number of times and for a bounded total
+wait (`Retries`); only then does the error reach the caller.
 """
 
 import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
+log = logging.getLogger(__name__)
+
 ACCEPT = "application/json"
+# Objects' metadata only, as client-go's metadata informers ask: for kinds whose content
+# cheiron does not read, a list page holds no payloads. A list and a watch each need their
+# own form (a watch asked for the List form streams nothing).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_WATCH = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -28,6 +44,77 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 # (connect, read) seconds for a call that names none: without one, a call to an apiserver
 # that stopped answering hangs its thread for good (urllib3's default is no timeout).
 REQUEST_TIMEOUT = (5.0, 30.0)
+
+# The apiserver did not act on the request: API Priority and Fairness or max-in-flight
+# rejected it (429), or nothing behind the address could serve it (503: the aggregator, an
+# apiserver shutting down, a load balancer without a backend). Any method may be sent again.
+NOT_SERVED = frozenset({429, 503})
+# The apiserver may have acted before the error: a 504 timeout can follow a committed write,
+# a 502 proxy may have forwarded it, and 500 is also what a failing admission webhook answers.
+# Only reads are sent again; a write surfaces at once (cheiron's writes are guarded by
+# resourceVersion, JSON patch tests or create-409, and the next pass plans from the watches).
+MAYBE_SERVED = frozenset({500, 502, 504})
+READS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How a throttled call is asked again: attempts and waiting, both bounded.
+
+    `attempts` counts the calls, the first included; `budget` bounds the seconds spent waiting
+    between them, so a caller's deadline holds (each call also has its own timeout). A wait is
+    the server's `Retry-After`, else `backoff` doubled per attempt; then up to `jitter` of it
+    more, so that replicas throttled together do not come back together; at most `cap`.
+    """
+
+    attempts: int = 6
+    budget: float = 30.0
+    cap: float = 10.0
+    backoff: float = 0.5
+    jitter: float = 0.5
+
+
+DEFAULT_RETRIES = Retries()
+NO_RETRIES = Retries(attempts=1, budget=0.0)
+
+
+def retry_after(value: str | None) -> float | None:
+    """The seconds of a `Retry-After` header, as client-go reads it: whole seconds, else None.
+
+    The kube-apiserver sends whole seconds; an HTTP date or anything else counts as absent (the
+    caller's own backoff applies).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    return float(int(text)) if text.isascii() and text.isdigit() else None
+
+
+def retryable(method: str, status: int) -> bool:
+    """Whether an answer `status` to `method` may be asked again (NOT_SERVED, MAYBE_SERVED)."""
+    return status in NOT_SERVED or (status in MAYBE_SERVED and method.upper() in READS)
+
+
+def next_wait(  # noqa: PLR0917 - one pure rule over the whole retry state
+    retries: Retries,
+    method: str,
+    status: int,
+    attempt: int,
+    server_wait: float | None,
+    waited: float,
+    rand: float,
+) -> float | None:
+    """Seconds to wait before asking again after `attempt` failed with `status`, or None: give up.
+
+    `server_wait` is the parsed Retry-After, `waited` the seconds already waited for this call,
+    `rand` a number in [0, 1) for the jitter.
+    """
+    if not retryable(method, status) or attempt >= retries.attempts:
+        return None
+    base = server_wait if server_wait is not None else retries.backoff * 2 ** (attempt - 1)
+    wait = min(base * (1 + retries.jitter * rand), retries.cap)
+    return None if waited + wait > retries.budget else wait
+
 
 # The official client's keywords, as the apiserver's query parameters.
 QUERY_PARAMETERS = {
@@ -59,11 +146,11 @@ def _query(params: dict[str, Any]) -> str:
     return "&".join(pairs)
 
 
-def _headers(api: ApiClient, content_type: str | None) -> dict[str, str]:
+def _headers(api: ApiClient, content_type: str | None, accept: str = ACCEPT) -> dict[str, str]:
     headers: dict[str, str] = dict(api.default_headers)
     if api.cookie:
         headers["Cookie"] = api.cookie
-    headers["Accept"] = ACCEPT
+    headers["Accept"] = accept
     if content_type is not None:
         headers["Content-Type"] = content_type
     # Read at every request: an in-cluster token is refreshed by the configuration's
@@ -83,35 +170,56 @@ def request(
     content_type: str | None = None,
     _request_timeout: Any = None,
     _preload_content: bool = True,
+    _accept: str = ACCEPT,
+    _retries: Retries | None = None,
+    _sleep: Callable[[float], None] = time.sleep,
     **query: Any,
 ) -> Any:
     """One call: decoded JSON (None for an empty body), or the raw response when not preloaded.
 
     A non-2xx answer raises the official client's ApiException (or its subclass for the
-    status), its body read and its connection back in the pool. Without `_request_timeout`
-    the call has REQUEST_TIMEOUT.
+    status), its body read and its connection back in the pool; a throttled one (`retryable`)
+    only once `_retries` (DEFAULT_RETRIES) ran out. Without `_request_timeout` each attempt
+    has REQUEST_TIMEOUT.
     """
     if content_type is None and method in ("POST", "PUT", "PATCH", "DELETE"):
         content_type = JSON
+    retries = DEFAULT_RETRIES if _retries is None else _retries
     url = api.configuration.host + path
     params = _query(query)
     if params:
         url += "?" + params
-    response = api.rest_client.request(
-        method,
-        url,
-        headers=_headers(api, content_type),
-        body=body,
-        post_params=None,
-        _request_timeout=REQUEST_TIMEOUT if _request_timeout is None else _request_timeout,
-    )
-    raw = response.response
-    if not 200 <= response.status <= 299:
+    attempt, waited = 1, 0.0
+    while True:
+        response = api.rest_client.request(
+            method,
+            url,
+            headers=_headers(api, content_type, _accept),
+            body=body,
+            post_params=None,
+            _request_timeout=REQUEST_TIMEOUT if _request_timeout is None else _request_timeout,
+        )
+        raw = response.response
+        if 200 <= response.status <= 299:
+            break
         try:
             response.read()
         finally:
             raw.release_conn()
-        raise ApiException.from_response(http_resp=response, body=None, data=None)
+        wait = next_wait(
+            retries,
+            method,
+            response.status,
+            attempt,
+            retry_after((response.headers or {}).get("Retry-After")),
+            waited,
+            random.random(),  # noqa: S311 - jitter, not a secret
+        )
+        if wait is None:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        log.debug("%s %s: %d, again in %.1f s", method, path, response.status, wait)
+        _sleep(wait)
+        attempt, waited = attempt + 1, waited + wait
     if not _preload_content:
         return raw  # streamed: the caller reads it and releases its connection
     try:
@@ -128,12 +236,16 @@ def _patch_type(body: Any, built_in: bool) -> str:
 
 
 class _Api:
-    def __init__(self, api_client: ApiClient, request_timeout: Any = None) -> None:
+    def __init__(
+        self, api_client: ApiClient, request_timeout: Any = None, retries: Retries | None = None
+    ) -> None:
         self.api_client = api_client
         self.request_timeout = request_timeout
+        self.retries = retries
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         kwargs.setdefault("_request_timeout", self.request_timeout)
+        kwargs.setdefault("_retries", self.retries)
         return request(self.api_client, method, path, **kwargs)
 
     def _patch(self, path: str, body: Any, *, built_in: bool = True) -> Any:

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cheiron.k8s.permissions import PERMISSIONS, Scope
 from cheiron.k8s.webhooks import WebhookEndpoint, create_webhook
 from cheiron.webhooks.pods import POD_WEBHOOK
 from cheiron.webhooks.serviceaccounts import SERVICE_ACCOUNT_WEBHOOK
 from tests.support.manifests import (
+    ACCOUNT,
     CHART,
     CLUSTER,
     CONFIG,
@@ -28,6 +30,8 @@ from tests.support.manifests import (
 )
 
 MODES = ("cluster", "namespaced")
+# The built-in FlowSchema that every ServiceAccount's requests meet otherwise (APF).
+SERVICE_ACCOUNTS_PRECEDENCE = 9000
 
 
 @pytest.mark.parametrize(
@@ -39,6 +43,7 @@ MODES = ("cluster", "namespaced")
         {"webhook.failurePolicy": "Fail", "webhook.serviceAccounts": "true"},
         {"metrics.enabled": "false"},
         {"leaderElection.enabled": "false", "logFormat": "json"},
+        {"leaderElection.flowSchema.enabled": "false"},
     ],
 )
 def test_helm_lint_passes(helm: Path, values: dict[str, str]) -> None:
@@ -112,7 +117,7 @@ def test_namespaced_installs_side_by_side_do_not_share_cluster_objects(helm: Pat
         return {
             (o["kind"], o["metadata"]["name"])
             for o in objects
-            if o["kind"] in ("ClusterRole", "ClusterRoleBinding")
+            if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "FlowSchema")
         }
 
     team_a, team_b = cluster_scoped("team-a"), cluster_scoped("team-b")
@@ -339,3 +344,68 @@ def test_verification_values_reach_the_operator(helm: Path) -> None:
     assert mounts["verification-ca"] == "/etc/cheiron/verification"
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["verification-ca"]["configMap"]["name"] == "cheiron-verification-ca"
+
+
+def _lease_verbs() -> set[str]:
+    return {
+        verb
+        for p in PERMISSIONS
+        if p.scope is Scope.LEADER_ELECTION and p.resource == "leases"
+        for verb in p.verbs
+    }
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_lease_calls_run_in_the_leader_election_priority_level(
+    mode: str, charted: dict[str, list[Obj]]
+) -> None:
+    schema = one(charted[mode], "FlowSchema")
+    assert schema["apiVersion"] == "flowcontrol.apiserver.k8s.io/v1"
+    spec = schema["spec"]
+    assert spec["priorityLevelConfiguration"] == {"name": "leader-election"}
+    # Wins over the built-in schema a ServiceAccount's requests meet otherwise.
+    assert spec["matchingPrecedence"] < SERVICE_ACCOUNTS_PRECEDENCE
+    (rule,) = spec["rules"]
+    assert rule["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "serviceAccount": {"name": ACCOUNT, "namespace": "cheiron-system"},
+        }
+    ]
+    (resources,) = rule["resourceRules"]
+    assert (resources["apiGroups"], resources["resources"]) == (["coordination.k8s.io"], ["leases"])
+    # Every Lease call the operator makes, and nothing else of its.
+    assert set(resources["verbs"]) == _lease_verbs()
+    assert "nonResourceRules" not in rule
+
+
+def test_the_flow_schema_can_be_turned_off_and_goes_with_leader_election(helm: Path) -> None:
+    assert (
+        find(helm_template("ops", {"leaderElection.flowSchema.enabled": "false"}), "FlowSchema")
+        == []
+    )
+    assert find(helm_template("ops", {"leaderElection.enabled": "false"}), "FlowSchema") == []
+    moved = one(
+        helm_template("ops", {"leaderElection.flowSchema.matchingPrecedence": "1200"}), "FlowSchema"
+    )
+    assert moved["spec"]["matchingPrecedence"] == 1200
+
+
+def test_a_precedence_that_loses_to_the_service_accounts_schema_is_refused(helm: Path) -> None:
+    done = subprocess.run(
+        [str(helm), "lint", str(CHART), "--set=leaderElection.flowSchema.matchingPrecedence=9000"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "flowSchema/matchingPrecedence" in done.stdout + done.stderr
+
+
+def test_the_flow_schema_is_the_kustomize_installs(
+    kustomized: dict[str, list[Obj]], charted: dict[str, list[Obj]]
+) -> None:
+    for mode in MODES:
+        assert (
+            one(charted[mode], "FlowSchema")["spec"] == one(kustomized[mode], "FlowSchema")["spec"]
+        )

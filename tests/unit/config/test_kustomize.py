@@ -155,3 +155,12 @@ def test_a_users_namespace_moves_every_namespaced_object(tmp_path: Path, kubectl
         for s in b["subjects"]
     ]
     assert {s["namespace"] for s in subjects} == {"team-a"}
+
+
+@pytest.mark.parametrize("overlay", ["cluster", "namespaced"])
+def test_a_users_namespace_moves_the_lease_flow_schemas_subject(
+    overlay: str, tmp_path: Path, kubectl: Path
+) -> None:
+    objects = kustomize_in(CONFIG / overlay, "team-a", tmp_path / "overlay")
+    (rule,) = one(objects, "FlowSchema")["spec"]["rules"]
+    assert [s["serviceAccount"]["namespace"] for s in rule["subjects"]] == ["team-a"]
