@@ -485,8 +485,8 @@ async def _resolve(
             fresh = await rt.pools.aws_call(endpoint, entries.resolve, manager, entry, read, ecr)
         else:
             fresh = await asyncio.to_thread(entries.resolve, manager, entry, read, ecr)
-        # Entries are asked about side by side: a registry that never answers costs the
-        # pass one deadline, not one per entry.
+        # Registries are asked beside the pass, which waits verifier.GRACE at most for an
+        # answer: one that never answers costs the pass seconds, never its check's deadline.
         fresh = await verifier.verify(manager, entry, fresh, recorded.get(name), idx)
         await verifier.report(manager, fresh, recorded.get(name), _manager_ref(manager))
         return with_retry(fresh, recorded.get(name), now, carry=carry)

@@ -11,7 +11,7 @@ from cheiron.api.sources import EcrRequest, EcrToken, RegistryLogin, Verdict
 from cheiron.k8s.objects import Kube
 from cheiron.pullsecrets.entries import EcrPolicy
 from cheiron.pullsecrets.renewal import Cached
-from cheiron.pullsecrets.verification import VerifyPolicy
+from cheiron.pullsecrets.verification import CheckBoard, VerifyPolicy
 from cheiron.runtime.caches import Caches
 from cheiron.runtime.events import EventAggregator
 from cheiron.runtime.pools import Pools
@@ -81,6 +81,11 @@ class Runtime:
     # The verdict each entry's last Event told of, by (manager UID, entry Secret name): a pass
     # whose status report is deferred must not tell it twice.
     told: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Registry checks queued and in flight, hosts backed off, failed logins per account
+    # (pullsecrets.verification.CheckBoard); and per check, what the passes waiting on it
+    # expect (controllers.verifier): the answer, and which managers it wakes.
+    checks: CheckBoard = field(default_factory=CheckBoard)
+    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
     pools: Pools = field(default_factory=Pools)
     # Set by `cheiron run` once the event loop runs (they need it).
     caches: Caches | None = None
@@ -102,6 +107,7 @@ class Runtime:
             del self.accepted[entry]
         for entry in [t for t in self.told if t[0] == uid]:
             del self.told[entry]
+        self.checks.forget(key, uid)
         if (soon := self._soon.pop(key, None)) is not None:
             soon[0].cancel()
 
