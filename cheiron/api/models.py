@@ -6,6 +6,7 @@ gets the error at apply time) and as a pydantic validator with the same message 
 operator and `cheiron plan` see the same verdict on objects that bypassed the schema).
 """
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -712,6 +713,21 @@ _CREDENTIALS_NEED_NAMESPACES = (
 _CREDENTIALS_NEED_NAMESPACES_MSG = (
     "a source registry with credentialsSecretRef lists the namespaces that may use them"
 )
+_BACKUP_SCOPE_NEEDS_CREDENTIALS = (
+    "has(self.credentialsSecretRef) || "
+    "!(has(self.backupPrefix) || has(self.backupPullCredentialsSecretRef))"
+)
+_BACKUP_SCOPE_NEEDS_CREDENTIALS_MSG = (
+    "backupPrefix and backupPullCredentialsSecretRef are for a source registry with "
+    "credentialsSecretRef"
+)
+# Path components without a dot or underscore (never `localhost`): no registry host's
+# component (`docker.io`, `host_5000`) looks like one, so a private backup's path never
+# equals a public backup's, `<prefix>/<source-host>/...`.
+PRIVATE_PREFIX = r"^[a-z0-9]+(-+[a-z0-9]+)*(/[a-z0-9]+(-+[a-z0-9]+)*)*$"
+_LOCALHOST_COMPONENT = "(^|/)localhost(/|$)"
+_NO_LOCALHOST = f"!has(self.backupPrefix) || !self.backupPrefix.matches('{_LOCALHOST_COMPONENT}')"
+_NO_LOCALHOST_MSG = "backupPrefix cannot have a component `localhost`, a registry host's name"
 
 
 class SourceRegistry(RegistryTls):
@@ -722,6 +738,8 @@ class SourceRegistry(RegistryTls):
             "x-kubernetes-validations": [
                 cel(_CA_OR_INSECURE, _CA_OR_INSECURE_MSG),
                 cel(_CREDENTIALS_NEED_NAMESPACES, _CREDENTIALS_NEED_NAMESPACES_MSG),
+                cel(_BACKUP_SCOPE_NEEDS_CREDENTIALS, _BACKUP_SCOPE_NEEDS_CREDENTIALS_MSG),
+                cel(_NO_LOCALHOST, _NO_LOCALHOST_MSG),
             ]
         }
     )
@@ -744,11 +762,35 @@ class SourceRegistry(RegistryTls):
             "private image and run it."
         ),
     )
+    backup_prefix: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=PRIVATE_PREFIX,
+        description=(
+            "With credentialsSecretRef: the backup registry's path prefix for this registry's "
+            "backups (`<backupPrefix>/<source-host>/<path>`), default `<prefix>/private`. "
+            "Only backupPullCredentialsSecretRef may read it; give it a project of its own "
+            "on registries whose pull rights are per project (Harbor)."
+        ),
+    )
+    backup_pull_credentials_secret_ref: ClusterCredentialsRef | None = Field(
+        default=None,
+        description=(
+            "With credentialsSecretRef: credentials that read this registry's backups in the "
+            "backup registry and nothing else there, handed to the listed namespaces only. "
+            "Without them the backups are made but no workload is pointed at them."
+        ),
+    )
 
     @model_validator(mode="after")
     def _namespaces_with_credentials(self) -> "SourceRegistry":
         if self.credentials_secret_ref is not None and not self.namespaces:
             raise ValueError(_CREDENTIALS_NEED_NAMESPACES_MSG)
+        scoped = self.backup_prefix is not None or self.backup_pull_credentials_secret_ref
+        if scoped and self.credentials_secret_ref is None:
+            raise ValueError(_BACKUP_SCOPE_NEEDS_CREDENTIALS_MSG)
+        if self.backup_prefix is not None and re.search(_LOCALHOST_COMPONENT, self.backup_prefix):
+            raise ValueError(_NO_LOCALHOST_MSG)
         return self
 
 
@@ -837,6 +879,7 @@ class ClusterImageBackupStatus(Model):
     pending: int = Field(default=0, ge=0, description="Images waiting for or in a copy.")
     failed: int = Field(default=0, ge=0, description="Images whose last copy failed.")
     namespaces: list[str] = Field(
-        default_factory=list, description="Namespaces that get the backup registry's pull Secret."
+        default_factory=list,
+        description="Namespaces that get a pull Secret of the backup (any of its scopes).",
     )
     rewritten: int = Field(default=0, ge=0, description="Workloads pointed at their backups.")

@@ -5,12 +5,14 @@ folds finished copies into the image machine (cheiron.fsm.backup), starts due co
 background tasks (bounded by the spec's copyConcurrency, so a slow registry never holds up
 a pass), keeps the pull-Secret manager of the rewritten namespaces, points workloads at
 verified backups (rewrite=Workloads) and writes status only when it changed. A finished
-copy wakes the loop; a failed one is retried with backoff.
+copy wakes the loop; a failed one is retried with backoff. A private source's image is
+copied only where no other pull credential of the backup can read it (`_kept_apart`).
 """
 
 import asyncio
 import datetime
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,15 +37,18 @@ from cheiron.controllers.managers import write_status
 from cheiron.fsm import backup as image_fsm
 from cheiron.images.reference import InvalidReference, digest_tag, normalise_host
 from cheiron.images.rules import (
+    Scope,
     Wanted,
     backup_reference,
     merge_records,
-    needs_pull_secret,
     plan_rewrite,
     pull_credentials,
-    pull_secret_manager,
-    pull_secret_name,
+    pull_secret_managers,
+    pull_secret_targets,
     rewrite_operations,
+    scope_of,
+    scopes,
+    source_hosts,
     source_of,
     wanted_images,
     workload_selected,
@@ -79,8 +84,8 @@ class _Copies:
     finished: dict[str, skopeo.CopyResult | str] = field(default_factory=dict)
     # The records as last written: status read through the watch may lag behind them.
     records: dict[str, BackedUpImage] | None = None
-    # UID of the pull-Secret manager this backup applied (None: not yet, or the name is taken).
-    manager_uid: str | None = None
+    # UIDs of the pull-Secret managers this backup applied, by name (None: the name is taken).
+    manager_uids: dict[str, str | None] = field(default_factory=dict)
 
 
 _copies: dict[str, _Copies] = {}
@@ -118,10 +123,13 @@ def _access(
 
 
 def _registries(spec: ClusterImageBackupSpec) -> tuple[skopeo.RegistryAccess, ...]:
-    """Every registry's access, the backup registry's last (it wins if also listed a source)."""
+    """Every registry's access, the backup registry's last (it wins if also listed a source).
+
+    One entry per host, the one the backup rules read it with (credentialed first).
+    """
     sources = [
-        _access(normalise_host(s.registry), s, s.credentials_secret_ref)
-        for s in spec.source_registries
+        _access(host, entry, entry.credentials_secret_ref)
+        for host, entry in source_hosts(spec).items()
     ]
     registry = spec.registry
     return (
@@ -130,20 +138,113 @@ def _registries(spec: ClusterImageBackupSpec) -> tuple[skopeo.RegistryAccess, ..
     )
 
 
+@dataclass(frozen=True)
+class _Apart:
+    """A private scope's backups: the logins that must not read them, and its own."""
+
+    others: tuple[tuple[str, skopeo.RegistryAccess], ...]
+    own: skopeo.RegistryAccess | None
+
+
+def _login_name(scope: Scope) -> str:
+    ref = scope.credentials
+    assert ref is not None  # noqa: S101 - only scopes with credentials are named
+    return f"the pull credentials of {scope.secret} (Secret {ref.namespace}/{ref.name})"
+
+
+def _apart(spec: ClusterImageBackupSpec, backup_name: str, host: str) -> _Apart:
+    """What a copy of a private image from `host` checks (reads the credentials' Secrets)."""
+    registry, backup_host = spec.registry, normalise_host(spec.registry.host)
+    mine = scope_of(spec, backup_name, host)
+    others = tuple(
+        (_login_name(s), _access(backup_host, registry, s.credentials))
+        for s in scopes(spec, backup_name)
+        if s.secret != mine.secret and s.credentials is not None
+    )
+    own = _access(backup_host, registry, mine.credentials) if mine.credentials else None
+    return _Apart(others, own)
+
+
+# containers/image's words for a registry refusing a login (401 or 403, or a token without
+# the repository in its access), once the repository named in the message is taken out.
+_REFUSED = re.compile(r"unauthori[sz]ed|denied|forbidden|\b40[13]\b", re.IGNORECASE)
+
+
+async def _readable(access: skopeo.RegistryAccess, repository: str, reference: str) -> bool:
+    """Whether a login reads a repository: refused, or it answers (found or not found).
+
+    "Not found" counts as readable: once the backup is there, that login would get it.
+    Any other error is raised (skopeo.CopyError): nothing is decided on a silent registry.
+    """
+    try:
+        await skopeo.read_digest(reference, (access,))
+    except skopeo.CopyError as e:
+        path = repository.partition("/")[2]
+        if _REFUSED.search(str(e).replace(repository, "").replace(path, "")):
+            return False
+        raise
+    return True
+
+
+async def _kept_apart(apart: _Apart, repository: str, digest: str | None) -> str | None:
+    """Why a private image must not be copied to `repository` (None: it may).
+
+    Before the copy, so no byte of it ever lies where another scope's login reads it.
+    """
+    reference = f"{repository}@{digest}" if digest else f"{repository}:latest"
+    for name, access in apart.others:
+        if await _readable(access, repository, reference):
+            return (
+                f"not copied: {name} can read {repository}, so every namespace given them "
+                "could pull this private image; the backup registry must let only this "
+                "source's pull credentials read its path"
+            )
+    return None
+
+
+async def _private_backup(request: skopeo.CopyRequest, apart: _Apart) -> skopeo.CopyResult | str:
+    """A private image's copy: kept apart from other logins, then read with its own."""
+    refused = await _kept_apart(apart, request.repository, request.source_digest)
+    if refused is not None:
+        return refused
+    result = await skopeo.backup(request)
+    if apart.own is None or result.backup_digest != result.source_digest:
+        return result
+    pinned = f"{request.repository}@{result.source_digest}"
+    if await skopeo.read_digest(pinned, (apart.own,)) != result.source_digest:
+        return f"copied, but its own pull credentials cannot read {request.repository}"
+    return result
+
+
 NO_PULL_CREDENTIALS = (
     "registry.pullCredentialsSecretRef is not set: no namespace gets a pull Secret and no "
     "workload is pointed at its backup (the push credentials are handed out only with "
     "registry.sharePushCredentials: true)"
+)
+NO_SCOPE_PULL_CREDENTIALS = (
+    "sourceRegistries {host}: backupPullCredentialsSecretRef is not set: its images are "
+    "backed up, but no workload is pointed at them (only credentials that read this "
+    "source's backups alone may be handed out)"
 )
 
 
 # --- copies --------------------------------------------------------------------------
 
 
-async def _copy(key: str, copies: _Copies, source: str, request: skopeo.CopyRequest) -> None:
+async def _copy(
+    key: str,
+    copies: _Copies,
+    source: str,
+    request: skopeo.CopyRequest,
+    apart: _Apart | None = None,
+) -> None:
     try:
         async with copies.limit:
-            copies.finished[source] = await skopeo.backup(request)
+            copies.finished[source] = (
+                await skopeo.backup(request)
+                if apart is None
+                else await _private_backup(request, apart)
+            )
     except skopeo.CopyError as e:
         copies.finished[source] = str(e)
     except Exception as e:
@@ -240,12 +341,18 @@ async def _schedule(
     if not due:
         return
     key = _key(info.name)
+    private_hosts = {wanted[s].source.host for s in due if wanted[s].private}
+
+    def logins() -> tuple[tuple[skopeo.RegistryAccess, ...], dict[str, _Apart]]:
+        aparts = {h: _apart(info.spec, info.name, h) for h in sorted(private_hosts)}
+        return _registries(info.spec), aparts
+
     try:
-        registries = await asyncio.to_thread(_registries, info.spec)
+        registries, aparts = await asyncio.to_thread(logins)
     except _CredentialsError as e:
         # Nothing to copy with: each due image finishes at once with why, as a failed copy.
         copies.finished.update(dict.fromkeys(due, str(e)))
-        registries = None
+        registries, aparts = None, {}
     for source in due:
         record, want = records[source], wanted[source]
         records[source] = record.model_copy(
@@ -253,8 +360,9 @@ async def _schedule(
         )
         if registries is not None:
             request = _request(want, record.digest or want.source.digest, registries)
+            apart = aparts[want.source.host] if want.private else None
             copies.running[source] = asyncio.get_running_loop().create_task(
-                _copy(key, copies, source, request)
+                _copy(key, copies, source, request, apart)
             )
     if registries is None:
         runtime().wake(key)
@@ -278,7 +386,6 @@ async def _rewrite(
     idx: Views,
 ) -> None:
     """Point workloads whose images are all backed up at their backups."""
-    secret = pull_secret_name(info.name)
     for w in workloads:
         account = next(
             (a for a in in_namespace(idx.accounts, w.namespace) if a.name == w.service_account),
@@ -286,11 +393,11 @@ async def _rewrite(
         )
         rewrite = plan_rewrite(
             info.spec,
+            info.name,
             w,
             records,
-            secret_name=secret,
-            secret_present=secret in idx.secrets_in(w.namespace),
-            account_lists_secret=account is not None and secret in account.pull_secrets,
+            secrets_present=idx.secrets_in(w.namespace),
+            account_secrets=account.pull_secrets if account is not None else (),
         )
         if rewrite is None:
             continue
@@ -317,12 +424,28 @@ def all_workloads(idx: Views) -> list[WorkloadInfo]:
 async def _ensure_manager(
     idx: Views, manager: dict[str, Any], copies: _Copies, owner_uid: str
 ) -> bool:
-    """Apply the pull-Secret manager unless the watch shows it applied; False: not ours."""
-    if not _manager_applied(idx, manager, copies.manager_uid):
-        copies.manager_uid = await asyncio.to_thread(
+    """Apply a pull-Secret manager unless the watch shows it applied; False: not ours."""
+    name = manager["metadata"]["name"]
+    if not _manager_applied(idx, manager, copies.manager_uids.get(name)):
+        copies.manager_uids[name] = await asyncio.to_thread(
             runtime().kube.apply_cluster_manager, manager, owner_uid
         )
-    return copies.manager_uid is not None
+    return copies.manager_uids[name] is not None
+
+
+async def _hand_out(
+    info: BackupInfo, workloads: list[WorkloadInfo], idx: Views, copies: _Copies
+) -> tuple[list[str], list[str]]:
+    """Apply the managers of the backup's pull Secrets, one per scope.
+
+    Returns the namespaces given any of them, and the managers whose names are taken.
+    """
+    targets = pull_secret_targets(info.spec, info.name, workloads, set(info.namespaces))
+    conflicts = []
+    for manager in pull_secret_managers(info.name, info.uid, info.spec, targets):
+        if not await _ensure_manager(idx, manager, copies, info.uid):
+            conflicts.append(manager["metadata"]["name"])
+    return sorted({n for namespaces in targets.values() for n in namespaces}), conflicts
 
 
 def _manager_applied(idx: Views, manager: dict[str, Any], applied_uid: str | None) -> bool:
@@ -412,15 +535,8 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
             if any(_same_source(spec, c.image, w.namespace, source) for c in w.containers):
                 await _event(w, "ImageBackedUp", f"{source} backed up as {records[source].backup}")
 
-    vouched = set(info.namespaces)
-    secret_namespaces = sorted(
-        {w.namespace for w in workloads if needs_pull_secret(spec, w, vouched)}
-        if pull_credentials(spec) is not None
-        else ()
-    )
-    manager = pull_secret_manager(info.name, info.uid, spec, secret_namespaces)
-    conflict = not await _ensure_manager(idx, manager, copies, info.uid)
-    if spec.rewrite is Rewrite.WORKLOADS and not conflict:
+    secret_namespaces, conflicts = await _hand_out(info, workloads, idx, copies)
+    if spec.rewrite is Rewrite.WORKLOADS and not conflicts:
         await _rewrite(info, workloads, records, idx)
     rewritten = sum(1 for w in workloads if BACKUP_ORIGINALS in w.annotations)
 
@@ -428,8 +544,7 @@ async def reconcile(body: kopf.Body, idx: Views) -> float:
     for record in records.values():
         counts[record.state] += 1
     failed = counts[ImageState.FAILED] + len(invalid)
-    conflicting = manager["metadata"]["name"] if conflict else None
-    ready, reason, message = _readiness(spec, records, invalid, counts, conflicting)
+    ready, reason, message = _readiness(spec, records, invalid, counts, conflicts)
     pending = counts[ImageState.PENDING] + counts[ImageState.COPYING]
     metrics.backup_images(info.name, counts[ImageState.BACKED_UP], pending, failed)
     status = dict(body.get("status") or {})
@@ -460,19 +575,26 @@ def _readiness(
     records: Mapping[str, BackedUpImage],
     invalid: Mapping[str, str],
     counts: Mapping[ImageState, int],
-    conflicting: str | None,
+    conflicting: list[str],
 ) -> tuple[bool, str, str]:
     """The Ready condition's status, reason and message: what stops the backup first."""
     problems = [f"{r.source}: {r.last_error}" for r in records.values() if r.last_error]
     problems += [f"{image}: {error}" for image, error in invalid.items()]
-    if conflicting is not None:
+    for name in reversed(conflicting):
         problems.insert(
             0,
-            f"ClusterImagePullSecretManager {conflicting} exists "
-            "and is not this backup's; not overwritten",
+            f"ClusterImagePullSecretManager {name} exists and is not this backup's; "
+            "not overwritten",
         )
-    no_pull_credentials = pull_credentials(spec) is None
-    if no_pull_credentials:
+    unscoped = [
+        host
+        for host, entry in source_hosts(spec).items()
+        if entry.credentials_secret_ref is not None
+        and entry.backup_pull_credentials_secret_ref is None
+    ]
+    no_pull_credentials = pull_credentials(spec) is None or bool(unscoped)
+    problems[:0] = [NO_SCOPE_PULL_CREDENTIALS.format(host=host) for host in unscoped]
+    if pull_credentials(spec) is None:
         problems.insert(0, NO_PULL_CREDENTIALS)
     ready = not problems and counts[ImageState.BACKED_UP] == len(records)
     reason = "BackedUp" if ready else ("BackupFailed" if problems else "Copying")

@@ -3,6 +3,11 @@
 Pure functions of what the watches saw (workloads, namespaces, the backup's status). The
 controller copies what `wanted_images` names and rewrites what `plan_rewrite` returns; a
 workload is only ever pointed at a backup whose copy was verified (state BackedUp).
+
+Backups are as private as their sources (`Scope`): those of sources read anonymously are
+public, pulled with the backup's one pull Secret; those of a source read with credentials
+live under a path of their own, pulled with a Secret of their own that goes only to the
+namespaces that source entry lists.
 """
 
 import json
@@ -23,13 +28,14 @@ from cheiron.api.models import (
     Mode,
     NamespaceRules,
     Rewrite,
+    SourceRegistry,
 )
 from cheiron.api.observed import BackupInfo, ContainerImage, NamespaceInfo, WorkloadInfo
 from cheiron.images.reference import (
     ImageRef,
     InvalidReference,
     backup_repository,
-    in_registry,
+    host_component,
     normalise_host,
     parse,
     pinned,
@@ -76,12 +82,105 @@ def workload_selected(
     )
 
 
+PRIVATE = "private"  # `<prefix>/private`: where private backups go by default
+
+
+def source_entry(spec: ClusterImageBackupSpec, host: str) -> SourceRegistry | None:
+    """The sourceRegistries entry of a (normalised) host; one with credentials first.
+
+    Spellings of one host (`docker.io`, `index.docker.io`) may each be listed: if any of
+    them carries credentials, skopeo reads the host with them, so the host is private.
+    """
+    entries = [s for s in spec.source_registries if normalise_host(s.registry) == host]
+    credentialed = [s for s in entries if s.credentials_secret_ref is not None]
+    found = credentialed or entries
+    return found[0] if found else None
+
+
+def source_hosts(spec: ClusterImageBackupSpec) -> dict[str, SourceRegistry]:
+    """Each listed source host (normalised) and the one entry cheiron reads it with."""
+    hosts = {normalise_host(s.registry) for s in spec.source_registries}
+    return {host: entry for host in sorted(hosts) if (entry := source_entry(spec, host))}
+
+
+def is_private(entry: SourceRegistry | None) -> bool:
+    """A source read with credentials: its images are not everyone's to pull."""
+    return entry is not None and entry.credentials_secret_ref is not None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who may pull a set of backups: where they live, and the pull Secret that reads them.
+
+    The public scope (`source` None) holds backups of sources read anonymously: any
+    selected namespace may pull them. A private scope holds one credentialed source's
+    backups, under a path of its own (`prefix`) that only its own pull credentials read,
+    handed to the namespaces its entry lists.
+    """
+
+    secret: str
+    prefix: str | None
+    credentials: ClusterCredentialsRef | None
+    source: SourceRegistry | None = None
+
+    @property
+    def namespaces(self) -> frozenset[str] | None:
+        """The namespaces entitled to these backups; None: every selected one."""
+        return None if self.source is None else frozenset(self.source.namespaces)
+
+    def registry_key(self, host: str) -> str:
+        """The dockerconfigjson key of its Secret: the host, or the host and the path it reads.
+
+        A key with a path applies to images under it only (the kubelet matches by prefix),
+        so the runtime tries a private scope's login on its own backups, not on others.
+        """
+        if self.source is None:
+            return host
+        return f"{host}/{self.prefix}/{host_component(normalise_host(self.source.registry))}"
+
+
+def private_prefix(spec: ClusterImageBackupSpec, entry: SourceRegistry) -> str:
+    """Where a credentialed source's backups go: its backupPrefix, or `<prefix>/private`."""
+    if entry.backup_prefix is not None:
+        return entry.backup_prefix
+    prefix = spec.registry.prefix
+    return f"{prefix}/{PRIVATE}" if prefix else PRIVATE
+
+
+def scope_secret_name(backup_name: str, entry: SourceRegistry) -> str:
+    """`backup-<name>-<source host>` (`:` as `-`): a private scope's Secret and manager."""
+    return f"{pull_secret_name(backup_name)}-{normalise_host(entry.registry).replace(':', '-')}"
+
+
+def scope_of(spec: ClusterImageBackupSpec, backup_name: str, host: str) -> Scope:
+    """The scope of backups of images from `host`."""
+    entry = source_entry(spec, host)
+    if entry is None or not is_private(entry):
+        return Scope(pull_secret_name(backup_name), spec.registry.prefix, pull_credentials(spec))
+    return Scope(
+        scope_secret_name(backup_name, entry),
+        private_prefix(spec, entry),
+        entry.backup_pull_credentials_secret_ref,
+        entry,
+    )
+
+
+def scopes(spec: ClusterImageBackupSpec, backup_name: str) -> list[Scope]:
+    """Every scope of a backup: the public one first, then one per credentialed source."""
+    public = Scope(pull_secret_name(backup_name), spec.registry.prefix, pull_credentials(spec))
+    return [
+        public,
+        *(scope_of(spec, backup_name, h) for h, e in source_hosts(spec).items() if is_private(e)),
+    ]
+
+
 @dataclass(frozen=True)
 class Wanted:
     """A source image to back up and the repository its backup goes to."""
 
     source: ImageRef
     repository: str
+    private: bool = False
 
 
 def allowed_in(spec: ClusterImageBackupSpec, ref: ImageRef, namespace: str) -> bool:
@@ -90,23 +189,32 @@ def allowed_in(spec: ClusterImageBackupSpec, ref: ImageRef, namespace: str) -> b
     A source registry read with credentials is the admin's to share: only the namespaces it
     lists, or any namespace could have another's private image copied and run it.
     """
-    for source in spec.source_registries:
-        if normalise_host(source.registry) == ref.host:
-            return source.credentials_secret_ref is None or namespace in source.namespaces
-    return True
+    entry = source_entry(spec, ref.host)
+    return not is_private(entry) or (entry is not None and namespace in entry.namespaces)
+
+
+def on_backup_host(spec: ClusterImageBackupSpec, ref: ImageRef) -> bool:
+    """An image of the backup registry's host: read with the push credentials, never copied.
+
+    Besides the backups themselves (under the prefix), whatever else that registry holds is
+    only for those its own credentials let pull it, not for a public backup.
+    """
+    return ref.host == normalise_host(spec.registry.host)
 
 
 def wanted_of(spec: ClusterImageBackupSpec, image: str, namespace: str) -> Wanted | None:
     """The parsed reference and its backup; None when not for this namespace to back up.
 
-    None: the image already lives in the backup, or the namespace may not use a backup of it.
-    Raises InvalidReference for an image that cannot be parsed or mapped.
+    None: the image is on the backup registry's host, or the namespace may not use a backup
+    of it. Raises InvalidReference for an image that cannot be parsed or mapped.
     """
     ref = parse(image)
-    if in_registry(ref, spec.registry.host, spec.registry.prefix):
+    if on_backup_host(spec, ref) or not allowed_in(spec, ref, namespace):
         return None
-    if not allowed_in(spec, ref, namespace):
-        return None
+    entry = source_entry(spec, ref.host)
+    if entry is not None and is_private(entry):
+        prefix = private_prefix(spec, entry)
+        return Wanted(ref, backup_repository(ref, spec.registry.host, prefix), private=True)
     return Wanted(ref, backup_repository(ref, spec.registry.host, spec.registry.prefix))
 
 
@@ -142,16 +250,28 @@ def wanted_images(
     return wanted, invalid
 
 
+def _in_repository(backup: str, repository: str) -> bool:
+    return backup.startswith((f"{repository}:", f"{repository}@"))
+
+
 def merge_records(
     wanted: Mapping[str, Wanted], recorded: Iterable[BackedUpImage]
 ) -> dict[str, BackedUpImage]:
-    """Status records for exactly the wanted images: kept where recorded, Pending where new."""
+    """Status records for exactly the wanted images: kept where recorded, Pending where new.
+
+    A record whose backup lives elsewhere than the image's backup goes now (a source that
+    became credentialed, a changed backupPrefix) is Pending again: it is copied to its place.
+    """
     by_source = {r.source: r for r in recorded}
-    return {
-        name: by_source.get(name)
-        or BackedUpImage(source=name, state=ImageState.PENDING, digest=w.source.digest)
-        for name, w in sorted(wanted.items())
-    }
+    merged: dict[str, BackedUpImage] = {}
+    for name, w in sorted(wanted.items()):
+        record = by_source.get(name)
+        if record is not None and record.backup and not _in_repository(record.backup, w.repository):
+            record = BackedUpImage(source=name, state=ImageState.PENDING, digest=record.digest)
+        merged[name] = record or BackedUpImage(
+            source=name, state=ImageState.PENDING, digest=w.source.digest
+        )
+    return merged
 
 
 def backup_reference(spec: ClusterImageBackupSpec, want: Wanted, digest: str) -> str:
@@ -161,10 +281,11 @@ def backup_reference(spec: ClusterImageBackupSpec, want: Wanted, digest: str) ->
 
 @dataclass(frozen=True)
 class ContainerRewrite:
-    """One container's image replaced by its backup."""
+    """One container's image replaced by its backup, and the pull Secret that reads it."""
 
     container: ContainerImage
     image: str
+    secret: str
 
 
 @dataclass(frozen=True)
@@ -174,7 +295,7 @@ class WorkloadRewrite:
     workload: WorkloadInfo
     changes: tuple[ContainerRewrite, ...]
     # The template lists pull Secrets of its own, so the ServiceAccount's are not used.
-    add_pull_secret: str | None = None
+    add_pull_secrets: tuple[str, ...] = ()
 
     @property
     def originals(self) -> dict[str, str]:
@@ -187,13 +308,15 @@ class WorkloadRewrite:
 
 def rewrites_for(
     spec: ClusterImageBackupSpec,
+    backup_name: str,
     images: Iterable[ContainerImage],
     records: Mapping[str, BackedUpImage],
     namespace: str,
 ) -> tuple[list[ContainerRewrite], bool]:
     """Backups for a namespace's containers; and whether each image it may back up has one.
 
-    Images the namespace may not use a backup of are left as they are.
+    Images the namespace may not use a backup of are left as they are, and so are those
+    whose scope has no pull credentials to hand out (no Pod could pull their backup).
     """
     changes: list[ContainerRewrite] = []
     complete = True
@@ -205,36 +328,43 @@ def rewrites_for(
             continue
         if ref is None:
             continue
+        scope = scope_of(spec, backup_name, ref.host)
+        if scope.credentials is None:
+            continue
         record = records.get(ref.name)
         if record is None or record.state is not ImageState.BACKED_UP or not record.backup:
             complete = False
             continue
-        changes.append(ContainerRewrite(container, record.backup))
+        changes.append(ContainerRewrite(container, record.backup, scope.secret))
     return changes, complete
 
 
 def plan_rewrite(
     spec: ClusterImageBackupSpec,
+    backup_name: str,
     workload: WorkloadInfo,
     records: Mapping[str, BackedUpImage],
     *,
-    secret_name: str,
-    secret_present: bool,
-    account_lists_secret: bool,
+    secrets_present: Collection[str],
+    account_secrets: Collection[str],
 ) -> WorkloadRewrite | None:
     """The rewrite of a workload, once all its images are backed up and Pods can pull them.
 
     All images at once or none: every rewrite rolls the workload out again, and a workload
-    with a failed image stays as it is (the error is in status).
+    with a failed image stays as it is (the error is in status). Pods can pull once each
+    backup's scope Secret is in the namespace and the Pods get it.
     """
-    changes, complete = rewrites_for(spec, workload.containers, records, workload.namespace)
-    if not changes or not complete or not secret_present:
+    changes, complete = rewrites_for(
+        spec, backup_name, workload.containers, records, workload.namespace
+    )
+    needed = sorted({c.secret for c in changes})
+    if not changes or not complete or any(s not in secrets_present for s in needed):
         return None
     if workload.pull_secrets:
         # Pods with pull Secrets of their own never get the ServiceAccount's (trap 2).
-        missing = secret_name not in workload.pull_secrets
-        return WorkloadRewrite(workload, tuple(changes), secret_name if missing else None)
-    if not account_lists_secret:
+        missing = tuple(s for s in needed if s not in workload.pull_secrets)
+        return WorkloadRewrite(workload, tuple(changes), missing)
+    if any(s not in account_secrets for s in needed):
         return None
     return WorkloadRewrite(workload, tuple(changes))
 
@@ -261,14 +391,10 @@ def rewrite_operations(rewrite: WorkloadRewrite) -> list[dict[str, Any]]:
             {"op": "test", "path": path, "value": change.container.image},
             {"op": "replace", "path": path, "value": change.image},
         ]
-    if rewrite.add_pull_secret is not None:
-        ops.append(
-            {
-                "op": "add",
-                "path": "/spec/template/spec/imagePullSecrets/-",
-                "value": {"name": rewrite.add_pull_secret},
-            }
-        )
+    ops += [
+        {"op": "add", "path": "/spec/template/spec/imagePullSecrets/-", "value": {"name": name}}
+        for name in rewrite.add_pull_secrets
+    ]
     value = json.dumps(rewrite.originals, sort_keys=True)
     if rewrite.workload.annotations:
         key = BACKUP_ORIGINALS.replace("~", "~0").replace("/", "~1")
@@ -297,43 +423,106 @@ def pull_credentials(spec: ClusterImageBackupSpec) -> ClusterCredentialsRef | No
     return registry.credentials_secret_ref if registry.share_push_credentials else None
 
 
-def needs_pull_secret(
-    spec: ClusterImageBackupSpec, workload: WorkloadInfo, vouched: Collection[str]
-) -> bool:
-    """The workload runs, or will run, images from the backup registry.
+def needed_pull_secrets(
+    spec: ClusterImageBackupSpec,
+    backup_name: str,
+    workload: WorkloadInfo,
+    vouched: Collection[str],
+) -> set[str]:
+    """The backup's pull Secrets a workload's namespace needs: one per scope of its images.
 
-    Its originals annotation says it runs backups, but tenants can write it: it counts only
-    in `vouched` namespaces, those the backup's status says it gave the Secret already.
+    Those are the images it runs, or will run, from the backup registry.
+    Its originals annotation says which images it ran, but tenants can write it: it counts
+    only in `vouched` namespaces, those the backup's status says it gave a Secret already.
+    Either way a private scope's Secret goes only where its entry lists (wanted_of).
     """
-    if originals(workload) and workload.namespace in vouched:
-        return True
-    for container in workload.containers:
+    images = [c.image for c in workload.containers]
+    if workload.namespace in vouched:
+        images += list(originals(workload).values())
+    needed: set[str] = set()
+    for image in images:
         try:
-            if source_of(spec, container.image, workload.namespace) is not None:
-                return True
+            ref = source_of(spec, image, workload.namespace)
         except InvalidReference:
             continue
-    return False
+        if ref is not None:
+            needed.add(scope_of(spec, backup_name, ref.host).secret)
+    return needed
+
+
+def pull_secret_targets(
+    spec: ClusterImageBackupSpec,
+    backup_name: str,
+    workloads: Iterable[WorkloadInfo],
+    vouched: Collection[str],
+) -> dict[str, list[str]]:
+    """The namespaces each of the backup's pull Secrets goes to.
+
+    Empty: the Secret goes nowhere, its scope having no pull credentials to hand out.
+    """
+    all_scopes = scopes(spec, backup_name)
+    targets: dict[str, set[str]] = {s.secret: set() for s in all_scopes}
+    handed_out = {s.secret for s in all_scopes if s.credentials is not None}
+    for workload in workloads:
+        for secret in needed_pull_secrets(spec, backup_name, workload, vouched):
+            if secret in handed_out:
+                targets[secret].add(workload.namespace)
+        # A workload rewritten by this backup keeps the public Secret as it did before
+        # backups had scopes (its annotation, in a namespace the status vouches for).
+        if originals(workload) and workload.namespace in vouched and all_scopes[0].credentials:
+            targets[all_scopes[0].secret].add(workload.namespace)
+    return {secret: sorted(namespaces) for secret, namespaces in targets.items()}
+
+
+def pull_secret_managers(
+    backup_name: str,
+    backup_uid: str,
+    spec: ClusterImageBackupSpec,
+    targets: Mapping[str, Iterable[str]],
+) -> list[dict[str, Any]]:
+    """The ClusterImagePullSecretManagers of a backup, one per scope (the public one first)."""
+    return [
+        _scope_manager(backup_name, backup_uid, spec, scope, targets.get(scope.secret, ()))
+        for scope in scopes(spec, backup_name)
+    ]
 
 
 def pull_secret_manager(
     backup_name: str, backup_uid: str, spec: ClusterImageBackupSpec, namespaces: Iterable[str]
 ) -> dict[str, Any]:
-    """The ClusterImagePullSecretManager that gives `namespaces` the backup's pull Secret.
+    """The ClusterImagePullSecretManager that gives `namespaces` the public pull Secret."""
+    return _scope_manager(backup_name, backup_uid, spec, scopes(spec, backup_name)[0], namespaces)
+
+
+def _scope_manager(
+    backup_name: str,
+    backup_uid: str,
+    spec: ClusterImageBackupSpec,
+    scope: Scope,
+    namespaces: Iterable[str],
+) -> dict[str, Any]:
+    """The ClusterImagePullSecretManager that gives `namespaces` a scope's pull Secret.
 
     ServiceAccount mode: the existing manager and ServiceAccount controllers do the rest. It
     is owned by the backup, so Kubernetes deletes it (and cheiron its Secrets) with it.
     """
-    name = pull_secret_name(backup_name)
+    name = scope.secret
     registry = spec.registry
-    credentials = pull_credentials(spec)
+    credentials = scope.credentials
     entry = ClusterSecretEntry(
         name=name,
-        registry=registry.host,
+        registry=scope.registry_key(registry.host),
+        # A placeholder where the scope has none: a manager needs one, and targets nobody.
         credentials_secret_ref=credentials or registry.credentials_secret_ref,
     )
-    # Without credentials to hand out, the manager targets no namespace at all.
-    targets = sorted(set(namespaces)) if credentials is not None else []
+    # Without credentials to hand out, the manager targets no namespace at all; a private
+    # scope's only namespaces its entry lists.
+    entitled = scope.namespaces
+    targets = (
+        sorted(n for n in set(namespaces) if entitled is None or n in entitled)
+        if credentials is not None
+        else []
+    )
     manager = ClusterImagePullSecretManagerSpec(
         mode=Mode.SERVICE_ACCOUNT,
         secrets=[entry],
@@ -364,10 +553,10 @@ def pull_secret_manager(
 
 @dataclass(frozen=True)
 class PodRewrite:
-    """What admission changes in a Pod being created: images, and a pull Secret to list."""
+    """What admission changes in a Pod being created: images, and the pull Secrets to list."""
 
     changes: tuple[ContainerRewrite, ...]
-    pull_secret: str
+    pull_secrets: tuple[str, ...]
 
     @property
     def originals(self) -> dict[str, str]:
@@ -396,27 +585,28 @@ def admit_pod(
 ) -> PodRewrite | None:
     """rewrite=Pods: the backups a Pod being created should run instead of its sources.
 
-    Only verified backups, only in namespaces that already hold the backup's pull Secret,
-    never for opted-out Pods, workloads or namespaces. Images without a backup stay as they
-    are: unlike a workload, a Pod is not rolled out again, so a partial rewrite costs nothing.
+    Only verified backups, only in namespaces that already hold the pull Secret of the
+    backup's scope, never for opted-out Pods, workloads or namespaces. Images without a
+    backup stay as they are: unlike a workload, a Pod is not rolled out again, so a partial
+    rewrite costs nothing.
     """
     if is_ignored(pod.annotations) or pod_opted_out(pod.labels, pod.namespace, workloads):
         return None
     present = set(secrets_present)
     for backup in backups:
-        spec, secret = backup.spec, pull_secret_name(backup.name)
+        spec = backup.spec
         if (
             backup.deleting
             or spec.rewrite is not Rewrite.PODS
             or pod.namespace not in backup.namespaces
-            or secret not in present
             or not namespace_selected(spec, namespace, operator_namespace)
         ):
             continue
         records = {r.source: r for r in backup.images}
-        changes, _complete = rewrites_for(spec, pod.containers, records, pod.namespace)
+        changes, _complete = rewrites_for(spec, backup.name, pod.containers, records, pod.namespace)
+        changes = [c for c in changes if c.secret in present]
         if changes:
-            return PodRewrite(tuple(changes), secret)
+            return PodRewrite(tuple(changes), tuple(sorted({c.secret for c in changes})))
     return None
 
 
@@ -444,10 +634,9 @@ def pod_admission_patch(
         for change in rewrite.changes:
             lists[change.container.field][change.container.index]["image"] = change.image
         patch_spec.update({key: containers for key, containers in lists.items() if containers})
-        if rewrite.pull_secret not in pull_secrets:
-            # The ServiceAccount's secrets were merged before this webhook runs, or the Pod
-            # lists its own and so never gets them: either way, list the backup's here.
-            pull_secrets.append(rewrite.pull_secret)
+        # The ServiceAccount's secrets were merged before this webhook runs, or the Pod
+        # lists its own and so never gets them: either way, list the backup's here.
+        pull_secrets += [s for s in rewrite.pull_secrets if s not in pull_secrets]
         annotations[BACKUP_ORIGINALS] = json.dumps(rewrite.originals, sort_keys=True)
     patch_spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     return {"spec": patch_spec, "metadata": {"annotations": annotations}}

@@ -15,10 +15,17 @@ PLURAL = CLUSTER_IMAGE_BACKUP.plural
 
 
 def push_credentials(
-    core: client.CoreV1Api, namespace: str, name: str = "backup-push", password: str = PASSWORD
+    core: client.CoreV1Api,
+    namespace: str,
+    name: str = "backup-push",
+    password: str = PASSWORD,
+    user: str = USER,
 ) -> dict[str, str]:
-    """A Secret with the backup registry's username and password; its reference."""
-    data = {"username": USER, "password": password}
+    """A Secret with a registry's username and password; its reference.
+
+    By default the backup registry's push credentials.
+    """
+    data = {"username": user, "password": password}
     core.create_namespaced_secret(
         namespace,
         client.V1Secret(
@@ -37,13 +44,15 @@ def create_backup(
     credentials: dict[str, str],
     *,
     pull: bool = True,
+    pull_credentials: dict[str, str] | None = None,
     **spec: Any,
 ) -> str:
     """A ClusterImageBackup into `backup_to` (host, CA or None for plain http; prefix `bk`).
 
-    `pull`: name the credentials as the read-only pull ones too (the tests' registry has
-    one user), else give the backup push credentials only.
+    `pull`: name `pull_credentials` (by default the push ones: the tests' htpasswd registry
+    has one user) as the read-only pull ones, else give the backup push credentials only.
     """
+    pulling = pull_credentials or credentials
     name = f"b-{uuid.uuid4().hex[:8]}"
     host, ca = backup_to
     body = {
@@ -55,7 +64,7 @@ def create_backup(
                 "host": host,
                 "prefix": "bk",
                 "credentialsSecretRef": credentials,
-                **({"pullCredentialsSecretRef": credentials} if pull else {}),
+                **({"pullCredentialsSecretRef": pulling} if pull else {}),
                 **({"caBundle": ca} if ca else {"insecure": True}),
             },
             "sourceRegistries": [{"registry": source.host, "insecure": True}],

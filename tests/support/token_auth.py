@@ -7,13 +7,17 @@ registry trusts tokens whose chain ends in its `rootcertbundle`.
 """
 
 import base64
+import fnmatch
 import json
 import secrets
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,15 +34,33 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class TokenServer:
-    """Issues tokens to one user; a context manager serving on 127.0.0.1.
+@dataclass(frozen=True)
+class _Reader:
+    """A user who may pull only the repositories matching `repositories` (fnmatch patterns)."""
 
+    password: str
+    repositories: tuple[str, ...]
+    excluded: tuple[str, ...]
+
+    def may_pull(self, repository: str) -> bool:
+        return any(fnmatch.fnmatchcase(repository, p) for p in self.repositories) and not any(
+            fnmatch.fnmatchcase(repository, p) for p in self.excluded
+        )
+
+
+class TokenServer:
+    """Issues tokens to one user, and pull-only tokens to readers; serves on 127.0.0.1.
+
+    The user gets whatever access a client asks for; a reader (`add_reader`) only `pull` of
+    the repositories its patterns allow, as Harbor's robot accounts or docker_auth's ACLs
+    scope them: the registry then refuses every other repository to that reader.
     `requests` counts the token requests, `refused` those answered 401.
     """
 
     def __init__(self, user: str, password: str) -> None:
         self.user = user
         self.password = password
+        self._readers: dict[str, _Reader] = {}
         self.requests = 0
         self.refused = 0
         ca, self._key = make_ca("cheiron-test-token-ca")
@@ -58,17 +80,42 @@ class TokenServer:
         path.write_bytes(self.cert_pem)
         return path
 
-    def token(self, scope: str = "") -> str:
-        """A signed token for the user, with the access `scope` asks for."""
+    def add_reader(
+        self,
+        user: str,
+        password: str,
+        repositories: Sequence[str],
+        excluded: Sequence[str] = (),
+    ) -> None:
+        """A user who may pull the repositories matching `repositories` but not `excluded`."""
+        self._readers[user] = _Reader(password, tuple(repositories), tuple(excluded))
+
+    def _granted(self, user: str, kind: str, name: str, actions: list[str]) -> list[str]:
+        reader = self._readers.get(user)
+        if reader is None:
+            return actions
+        if kind != "repository" or not reader.may_pull(name):
+            return []
+        return [a for a in actions if a == "pull"]
+
+    def token(self, scope: str | Sequence[str] = "", user: str | None = None) -> str:
+        """A signed token for `user` (default: the user) with what it asks for and may have.
+
+        `scope` is one scope or several.
+        """
+        subject = user or self.user
         header = {"typ": "JWT", "alg": "ES256", "x5c": [self._x5c]}
         now = int(time.time())
         access = []
-        if scope.count(":") >= 2:
-            kind, name, actions = scope.split(":", 2)
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        for one in [scope] if isinstance(scope, str) else scope:
+            if one.count(":") >= 2:
+                kind, name, actions = one.split(":", 2)
+                granted = self._granted(subject, kind, name, actions.split(","))
+                if granted:
+                    access.append({"type": kind, "name": name, "actions": granted})
         claims = {
             "iss": ISSUER,
-            "sub": self.user,
+            "sub": subject,
             "aud": SERVICE,
             "exp": now + 300,
             "nbf": now - 10,
@@ -83,14 +130,19 @@ class TokenServer:
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return f"{signing_input}.{_b64(signature)}"
 
-    def _accepts(self, header: str | None) -> bool:
+    def _accepts(self, header: str | None) -> str | None:
+        """The user a Basic header authenticates, if any."""
         if not header or not header.startswith("Basic "):
-            return False
+            return None
         try:
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
-            return False
-        return secrets.compare_digest(f"{user}\0{password}", f"{self.user}\0{self.password}")
+            return None
+        known = {self.user: self.password, **{u: r.password for u, r in self._readers.items()}}
+        expected = known.get(user)
+        if expected is None or not secrets.compare_digest(password.encode(), expected.encode()):
+            return None
+        return user
 
     def __enter__(self) -> "TokenServer":
         issuer = self
@@ -104,12 +156,13 @@ class TokenServer:
                 if path != "/token":
                     self._reply(404, {"error": "not found"})
                     return
-                if not issuer._accepts(self.headers.get("Authorization")):
+                user = issuer._accepts(self.headers.get("Authorization"))
+                if user is None:
                     issuer.refused += 1
                     self._reply(401, {"errors": [{"code": "UNAUTHORIZED"}]})
                     return
-                params = dict(p.partition("=")[::2] for p in query.split("&") if p)
-                token = issuer.token(params.get("scope", "").replace("%3A", ":"))
+                # Every scope asked for (a copy within one registry asks for two).
+                token = issuer.token(parse_qs(query).get("scope", []), user)
                 self._reply(200, {"token": token, "access_token": token, "expires_in": 300})
 
             def _reply(self, status: int, body: object) -> None:

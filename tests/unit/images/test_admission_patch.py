@@ -15,10 +15,12 @@ DECISION = (("own", "managed"), {RECONCILED: "true"})
 REWRITE = PodRewrite(
     (
         ContainerRewrite(
-            ContainerImage("containers", 1, "side", "nginx"), "backup.test/docker.io/nginx@sha256:1"
+            ContainerImage("containers", 1, "side", "nginx"),
+            "backup.test/docker.io/nginx@sha256:1",
+            "backup-pull",
         ),
     ),
-    "backup-pull",
+    ("backup-pull",),
 )
 
 

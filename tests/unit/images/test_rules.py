@@ -1,6 +1,10 @@
 """Which workloads and images a backup covers, and when a workload may be rewritten."""
 
 import json
+from collections.abc import Mapping
+
+import pytest
+from pydantic import ValidationError
 
 from cheiron.api.meta import BACKUP_ORIGINALS, IGNORE
 from cheiron.api.models import BackedUpImage, ClusterImageBackupSpec, ImageState, Rewrite
@@ -19,11 +23,13 @@ from cheiron.images.rules import (
     WorkloadRewrite,
     admit_pod,
     merge_records,
-    needs_pull_secret,
+    needed_pull_secrets,
     plan_rewrite,
     pod_opted_out,
     pull_credentials,
     pull_secret_manager,
+    pull_secret_managers,
+    pull_secret_targets,
     rewrites_for,
     wanted_images,
     workload_selected,
@@ -151,11 +157,11 @@ def _plan(
 ) -> WorkloadRewrite | None:
     return plan_rewrite(
         SPEC,
+        "b",
         workload,
         records,
-        secret_name="backup-b",
-        secret_present=present,
-        account_lists_secret=listed,
+        secrets_present=("backup-b",) if present else (),
+        account_secrets=("backup-b",) if listed else (),
     )
 
 
@@ -170,7 +176,7 @@ def test_rewrite_waits_for_verified_copies_and_credentials() -> None:
     assert rewrite is not None
     assert [c.image for c in rewrite.changes] == [ready["docker.io/library/nginx:1"].backup]
     assert rewrite.originals == {"containers/0": "nginx:1"}
-    assert rewrite.add_pull_secret is None
+    assert rewrite.add_pull_secrets == ()
 
 
 def test_one_unfinished_image_holds_back_the_whole_workload() -> None:
@@ -181,7 +187,7 @@ def test_own_pull_secrets_get_the_backup_secret_appended() -> None:
     workload = _workload("nginx:1", pull_secrets=("mine",))
     rewrite = _plan(workload, _records(ImageState.BACKED_UP), listed=False)
     assert rewrite is not None
-    assert rewrite.add_pull_secret == "backup-b"
+    assert rewrite.add_pull_secrets == ("backup-b",)
 
 
 def test_already_rewritten_workload_needs_nothing() -> None:
@@ -241,7 +247,7 @@ def test_pod_admission_rewrites_verified_images_only() -> None:
     assert [(c.container.name, c.image) for c in rewrite.changes] == [
         ("a", f"bk.io:5000/mirror/docker.io/library/nginx:1@{DIGEST}")
     ]
-    assert rewrite.pull_secret == "backup-b"
+    assert rewrite.pull_secrets == ("backup-b",)
     assert rewrite.originals == {"containers/0": "nginx:1"}
 
 
@@ -288,43 +294,182 @@ def test_a_tenants_originals_annotation_alone_earns_no_pull_secret() -> None:
     claimed = _workload(
         backed, namespace="other", annotations={BACKUP_ORIGINALS: '{"containers/0": "x"}'}
     )
+
+    def targets(w: WorkloadInfo, vouched: set[str]) -> list[str]:
+        return pull_secret_targets(SPEC, "b", [w], vouched)["backup-b"]
+
     # Written by a tenant: cheiron never gave this namespace the Secret.
-    assert not needs_pull_secret(SPEC, claimed, vouched={"team"})
+    assert targets(claimed, vouched={"team"}) == []
     # Rewritten by the backup itself: its namespace is in status, and keeps the Secret.
-    assert needs_pull_secret(SPEC, claimed, vouched={"other"})
+    assert targets(claimed, vouched={"other"}) == ["other"]
     # A workload whose image the backup covers needs it for the rewrite to come.
-    assert needs_pull_secret(SPEC, _workload("nginx:1", namespace="other"), vouched=())
+    assert targets(_workload("nginx:1", namespace="other"), vouched=set()) == ["other"]
+
+
+PRIVATE_ENTRY = {
+    "registry": "private.io",
+    "credentialsSecretRef": {"name": "read", "namespace": "ops"},
+    "namespaces": ["team"],
+}
+SCOPED = {"backupPullCredentialsSecretRef": {"name": "payroll-pull", "namespace": "ops"}}
+PRIVATE_IMAGE = f"private.io/secret/app@{DIGEST}"
+PRIVATE_REPO = "bk.io:5000/mirror/private/private.io/secret/app"
+
+
+def _with_sources(
+    *entries: Mapping[str, object], rewrite: str = "Workloads"
+) -> ClusterImageBackupSpec:
+    return ClusterImageBackupSpec.model_validate(
+        {
+            "registry": SPEC.registry.model_dump(by_alias=True, exclude_none=True),
+            "sourceRegistries": list(entries),
+            "rewrite": rewrite,
+        }
+    )
+
+
+def _private_records(backup: str = f"{PRIVATE_REPO}@{DIGEST}") -> dict[str, BackedUpImage]:
+    return {
+        PRIVATE_IMAGE: BackedUpImage(
+            source=PRIVATE_IMAGE, state=ImageState.BACKED_UP, digest=DIGEST, backup=backup
+        )
+    }
 
 
 def test_private_source_images_are_backed_up_and_run_only_where_the_admin_allows() -> None:
-    spec = SPEC.model_copy(
-        update={
-            "source_registries": ClusterImageBackupSpec.model_validate(
-                {
-                    "registry": SPEC.registry.model_dump(by_alias=True, exclude_none=True),
-                    "sourceRegistries": [
-                        {
-                            "registry": "private.io",
-                            "credentialsSecretRef": {"name": "read", "namespace": "ops"},
-                            "namespaces": ["team"],
-                        }
-                    ],
-                }
-            ).source_registries
-        }
-    )
-    image = f"private.io/secret/app@{DIGEST}"
-    wanted, _ = wanted_images(spec, [_workload(image, namespace="other")])
+    spec = _with_sources({**PRIVATE_ENTRY, **SCOPED})
+    wanted, _ = wanted_images(spec, [_workload(PRIVATE_IMAGE, namespace="other")])
     assert wanted == {}
-    wanted, _ = wanted_images(spec, [_workload(image, namespace="team")])
-    assert list(wanted) == [image]
+    wanted, _ = wanted_images(spec, [_workload(PRIVATE_IMAGE, namespace="team")])
+    assert list(wanted) == [PRIVATE_IMAGE]
     # Backed up for `team`, the copy still never reaches `other`: not rewritten, no Secret.
-    records = {
-        image: BackedUpImage(
-            source=image, state=ImageState.BACKED_UP, digest=DIGEST, backup="bk.io:5000/x"
+    containers = [ContainerImage("containers", 0, "c", PRIVATE_IMAGE)]
+    records = _private_records()
+    assert rewrites_for(spec, "b", containers, records, "other") == ([], True)
+    (change,), complete = rewrites_for(spec, "b", containers, records, "team")
+    assert complete
+    assert change.secret == "backup-b-private.io"
+    other = _workload(PRIVATE_IMAGE, namespace="other")
+    assert needed_pull_secrets(spec, "b", other, vouched=()) == set()
+
+
+def test_private_backups_live_under_a_path_of_their_own() -> None:
+    spec = _with_sources({**PRIVATE_ENTRY, **SCOPED}, {"registry": "ghcr.io", "insecure": True})
+    wanted, _ = wanted_images(spec, [_workload(PRIVATE_IMAGE, "ghcr.io/org/app:1")])
+    assert wanted[PRIVATE_IMAGE].repository == PRIVATE_REPO
+    assert wanted[PRIVATE_IMAGE].private
+    public = wanted["ghcr.io/org/app:1"]
+    assert (public.repository, public.private) == ("bk.io:5000/mirror/ghcr.io/org/app", False)
+    own = _with_sources({**PRIVATE_ENTRY, **SCOPED, "backupPrefix": "payroll-backups"})
+    wanted, _ = wanted_images(own, [_workload(PRIVATE_IMAGE)])
+    assert wanted[PRIVATE_IMAGE].repository == "bk.io:5000/payroll-backups/private.io/secret/app"
+
+
+def test_a_record_backed_up_elsewhere_than_its_scope_is_copied_again() -> None:
+    spec = _with_sources({**PRIVATE_ENTRY, **SCOPED})
+    wanted, _ = wanted_images(spec, [_workload(PRIVATE_IMAGE)])
+    flat = f"bk.io:5000/mirror/private.io/secret/app@{DIGEST}"
+    (moved,) = merge_records(wanted, _private_records(flat).values()).values()
+    assert (moved.state, moved.digest, moved.backup) == (ImageState.PENDING, DIGEST, None)
+    (kept,) = merge_records(wanted, _private_records().values()).values()
+    assert kept.state is ImageState.BACKED_UP
+
+
+def test_each_scope_has_its_own_secret_for_its_own_namespaces() -> None:
+    spec = _with_sources({**PRIVATE_ENTRY, **SCOPED})
+    team = _workload(PRIVATE_IMAGE, "nginx:1", namespace="team")
+    others = _workload("nginx:1", namespace="other")
+    # `other` claims to have run the private image: the entry does not list it.
+    claim = {BACKUP_ORIGINALS: json.dumps({"containers/0": PRIVATE_IMAGE})}
+    claimer = _workload(f"{PRIVATE_REPO}@{DIGEST}", namespace="claims", annotations=claim)
+    targets = pull_secret_targets(spec, "b", [team, others, claimer], vouched={"claims"})
+    assert targets == {"backup-b": ["claims", "other", "team"], "backup-b-private.io": ["team"]}
+    public, private = pull_secret_managers("b", "uid", spec, targets)
+    (entry,) = private["spec"]["secrets"]
+    assert entry["name"] == private["metadata"]["name"] == "backup-b-private.io"
+    # The runtime tries this login on the scope's own backups only.
+    assert entry["registry"] == "bk.io:5000/mirror/private/private.io"
+    assert entry["credentialsSecretRef"]["name"] == "payroll-pull"
+    assert private["spec"]["target"]["namespaces"]["names"] == ["team"]
+    # Even asked to, a manager never targets a namespace its entry does not list.
+    (_, forced) = pull_secret_managers("b", "uid", spec, {"backup-b-private.io": ["other"]})
+    assert forced["spec"]["target"]["namespaces"]["names"] == []
+    assert public["spec"]["secrets"][0]["registry"] == "bk.io:5000"
+
+
+def test_a_scope_without_pull_credentials_is_handed_to_nobody_and_rewrites_nothing() -> None:
+    spec = _with_sources(PRIVATE_ENTRY)
+    team = _workload(PRIVATE_IMAGE, "nginx:1", namespace="team")
+    targets = pull_secret_targets(spec, "b", [team], vouched=())
+    assert targets == {"backup-b": ["team"], "backup-b-private.io": []}
+    (_, private) = pull_secret_managers("b", "uid", spec, {"backup-b-private.io": ["team"]})
+    assert private["spec"]["target"]["namespaces"]["names"] == []
+    # The private image stays as it is; the public one is rewritten without waiting for it.
+    records = _private_records() | _records(ImageState.BACKED_UP)
+    changes, complete = rewrites_for(spec, "b", team.containers, records, "team")
+    assert complete
+    assert [c.container.image for c in changes] == ["nginx:1"]
+
+
+def test_a_workload_with_private_and_public_images_needs_both_secrets() -> None:
+    spec = _with_sources({**PRIVATE_ENTRY, **SCOPED})
+    team = _workload(PRIVATE_IMAGE, "nginx:1", namespace="team", pull_secrets=("own",))
+    records = _private_records() | _records(ImageState.BACKED_UP)
+
+    def plan(present: tuple[str, ...]) -> WorkloadRewrite | None:
+        return plan_rewrite(spec, "b", team, records, secrets_present=present, account_secrets=())
+
+    assert plan(("backup-b",)) is None
+    rewrite = plan(("backup-b", "backup-b-private.io"))
+    assert rewrite is not None
+    assert rewrite.add_pull_secrets == ("backup-b", "backup-b-private.io")
+
+
+def test_pod_admission_needs_the_scope_secret_of_a_private_image() -> None:
+    spec = _with_sources({**PRIVATE_ENTRY, **SCOPED}, rewrite="Pods")
+    backup = BackupInfo("b", "uid", 1, spec, tuple(_private_records().values()), ("team",))
+    pod = PodFacts("team", (ContainerImage("containers", 0, "a", PRIVATE_IMAGE),), {}, {})
+
+    def admit(secrets: tuple[str, ...], namespace: str = "team") -> PodRewrite | None:
+        return admit_pod(
+            [backup],
+            PodFacts(namespace, pod.containers, {}, {}),
+            namespace=NamespaceInfo(namespace),
+            workloads=(),
+            secrets_present=secrets,
+            operator_namespace="cheiron-system",
         )
-    }
-    containers = [ContainerImage("containers", 0, "c", image)]
-    assert rewrites_for(spec, containers, records, "other") == ([], True)
-    assert len(rewrites_for(spec, containers, records, "team")[0]) == 1
-    assert not needs_pull_secret(spec, _workload(image, namespace="other"), vouched=())
+
+    assert admit(("backup-b",)) is None
+    rewrite = admit(("backup-b-private.io",))
+    assert rewrite is not None
+    assert rewrite.pull_secrets == ("backup-b-private.io",)
+    # A Secret of that name made by a tenant elsewhere earns nothing: the entry decides.
+    assert admit(("backup-b-private.io",), namespace="other") is None
+
+
+def test_a_host_listed_twice_is_private_if_either_spelling_has_credentials() -> None:
+    spec = _with_sources(
+        {"registry": "docker.io", "insecure": True},
+        {**PRIVATE_ENTRY, "registry": "index.docker.io"},
+    )
+    wanted, _ = wanted_images(spec, [_workload("org/secret:1", namespace="other")])
+    assert wanted == {}
+    wanted, _ = wanted_images(spec, [_workload("org/secret:1", namespace="team")])
+    assert wanted["docker.io/org/secret:1"].private
+
+
+def test_images_on_the_backup_host_are_never_copied() -> None:
+    # Outside the prefix too: they would be read with the push credentials.
+    wanted, _ = wanted_images(SPEC, [_workload("bk.io:5000/internal/app:1")])
+    assert wanted == {}
+
+
+def test_a_private_scope_is_only_for_a_credentialed_source_and_never_looks_like_a_host() -> None:
+    with pytest.raises(ValidationError, match="for a source registry with credentialsSecretRef"):
+        _with_sources({"registry": "ghcr.io", **SCOPED})
+    # `<prefix>/docker.io` would be where public backups of docker.io go.
+    for prefix in ("mirror/docker.io", "host_5000", "Upper", "mirror/localhost/x"):
+        with pytest.raises(ValidationError, match="backupPrefix"):
+            _with_sources({**PRIVATE_ENTRY, "backupPrefix": prefix})
+    assert _with_sources({**PRIVATE_ENTRY, "backupPrefix": "mirror/private-payroll"})
