@@ -3,6 +3,7 @@
 import base64
 import hashlib
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -181,8 +182,26 @@ def secret_info(body: Mapping[str, Any]) -> SecretInfo:
     )
 
 
-def account_info(body: Mapping[str, Any], *, pod: bool = False) -> AccountInfo:
-    """A ServiceAccount (top-level imagePullSecrets) or Pod (spec.imagePullSecrets)."""
+def _kept(values: Mapping[str, str] | None, keys: AbstractSet[str] | None) -> dict[str, str]:
+    if not values:
+        return {}
+    if keys is None:
+        return dict(values)
+    return {k: values[k] for k in keys if k in values}
+
+
+def account_info(
+    body: Mapping[str, Any],
+    *,
+    pod: bool = False,
+    label_keys: AbstractSet[str] | None = None,
+    annotation_keys: AbstractSet[str] | None = None,
+) -> AccountInfo:
+    """A ServiceAccount (top-level imagePullSecrets) or Pod (spec.imagePullSecrets).
+
+    `label_keys` and `annotation_keys`: the only labels (and, of a Pod, annotations beyond
+    cheiron's own) kept, those some selector reads; None keeps them all.
+    """
     meta = _meta(body)
     holder = body.get("spec") if pod else body
     refs = (holder or {}).get("imagePullSecrets") or []
@@ -201,8 +220,8 @@ def account_info(body: Mapping[str, Any], *, pod: bool = False) -> AccountInfo:
         ),
         stuck_images=_stuck_images(body) if pod else (),
         service_account=(body.get("spec") or {}).get("serviceAccountName", "") if pod else "",
-        labels=dict(meta.get("labels") or {}),
-        object_annotations=dict(meta.get("annotations") or {}) if pod else {},
+        labels=_kept(meta.get("labels"), label_keys),
+        object_annotations=_kept(meta.get("annotations"), annotation_keys) if pod else {},
     )
 
 
@@ -344,6 +363,8 @@ class WorkloadInfo:
     service_account: str = "default"
     # spec.selector.matchLabels: which Pods are this workload's (for Pod-mode opt-out).
     selector: Mapping[str, str] = field(default_factory=dict)
+    # Whether it has annotations at all: `annotations` keeps only cheiron's own.
+    annotated: bool = False
 
     @property
     def ignored(self) -> bool:
@@ -370,11 +391,15 @@ def workload_info(kind: str, body: Mapping[str, Any]) -> WorkloadInfo:
         namespace=meta.get("namespace", ""),
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
-        annotations=dict(meta.get("annotations") or {}),
+        # cheiron's own only (the opt-out): a tenant's 256 KiB of annotations stay out.
+        annotations={
+            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(PREFIX)
+        },
         containers=pod_spec_images(template),
         pull_secrets=tuple(r.get("name", "") for r in template.get("imagePullSecrets") or [] if r),
         service_account=template.get("serviceAccountName") or "default",
         selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
+        annotated=bool(meta.get("annotations")),
     )
 
 

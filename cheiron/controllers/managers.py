@@ -697,6 +697,8 @@ async def run_loop(
         now = current()
         if now is None or now.deleting:
             return IDLE_SECONDS  # its lifecycle stops this loop
+        # A selector that reads a new label key waits for the snapshots that keep it.
+        await idx.caches.wait_current()
         try:
             with metrics.timed("manager"):
                 result = await reconcile(now.kind, now.body, idx, now.info)

@@ -86,6 +86,7 @@ def secret_changed(idx: Views) -> SecretHandler:
 async def process(key: Hashable, idx: Views) -> None:
     """Do the work of one queued key."""
     assert isinstance(key, tuple)  # noqa: S101 - only this module makes keys
+    await idx.caches.wait_current()  # no decision from snapshots missing a selector's keys
     match key:
         case ("namespace", str(namespace)):
             await sync_namespace(namespace, idx)

@@ -39,6 +39,7 @@ from typing import Any
 
 __all__ = [
     "DOCKER_HUB",
+    "MAX_REGISTRIES",
     "AuthEntry",
     "DockerConfig",
     "DockerConfigError",
@@ -67,6 +68,10 @@ _MAX_ECHO = 80
 
 class DockerConfigError(ValueError):
     """A payload or registry that cannot be used; the message never holds credentials."""
+
+
+# The registries one pull Secret may list; beyond, the Secret is invalid (real ones list a few).
+MAX_REGISTRIES = 256
 
 
 def _describe(key: str) -> str:
@@ -258,6 +263,12 @@ class DockerConfig:
             raise DockerConfigError("`auths` is not a JSON object")
         if not auths:
             raise DockerConfigError("no registries in `auths`")
+        if len(auths) > MAX_REGISTRIES:
+            # Every Secret's registries are kept in memory: a tenant's 26,000 would stay there.
+            raise DockerConfigError(
+                f"{len(auths)} registries in `auths`, more than the {MAX_REGISTRIES} "
+                "one pull Secret may list"
+            )
         parsed: dict[str, AuthEntry] = {}
         for key, raw in auths.items():
             registry = _normalize_key(key)

@@ -396,7 +396,8 @@ def rewrite_operations(rewrite: WorkloadRewrite) -> list[dict[str, Any]]:
         for name in rewrite.add_pull_secrets
     ]
     value = json.dumps(rewrite.originals, sort_keys=True)
-    if rewrite.workload.annotations:
+    # Adding /metadata/annotations whole would replace the annotations the workload has.
+    if rewrite.workload.annotated or rewrite.workload.annotations:
         key = BACKUP_ORIGINALS.replace("~", "~0").replace("/", "~1")
         ops.append({"op": "add", "path": f"/metadata/annotations/{key}", "value": value})
     else:

@@ -20,11 +20,15 @@ from typing import Any, Generic, TypeVar
 
 from kubernetes.client.rest import ApiException
 
+from cheiron.k8s.rest import METADATA_LIST, METADATA_WATCH
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (namespace or "", name)
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+# The resourceVersion `reconnect` is given to list anew instead of watching on.
+RELIST = "relist"
 # What the first list reports for each object: there, not new (kopf's `None` event type).
 LISTED = "LISTED"
 GONE = 410
@@ -50,6 +54,20 @@ def _lines(response: Any) -> Iterator[bytes]:
         yield from (line for line in complete if line.strip())
     if pending.strip():
         yield pending
+
+
+# Objects in a list's first page, before any size is known.
+FIRST_PAGE = 20
+
+
+def next_page_size(page_bytes: int, objects: int, most: int, budget: int) -> int:
+    """How many objects the next list page asks for: as many as fit `budget` bytes, 1 to `most`.
+
+    Sized from the last page's objects, so a page of tenants' 1 MiB Secrets asks for four.
+    """
+    if objects == 0 or page_bytes == 0:
+        return most
+    return max(1, min(most, budget * objects // page_bytes))
 
 
 def backoff_seconds(failures: int, cap: float = 30.0) -> float:
@@ -78,7 +96,16 @@ class Informer(Generic[T]):
     args: tuple[Any, ...] = ()
     label_selector: str | None = None
     field_selector: str | None = None
+    # Objects per list page at most. A page is read and parsed whole, so each next page asks
+    # for as many objects as fit `page_bytes` at the sizes seen so far (500 Secrets of 1 MiB
+    # would be 500 MiB of JSON at once; 500 ServiceAccounts of 5,000 labels, 700 MiB parsed).
     page_size: int = 500
+    page_bytes: int = 4 * 1024 * 1024
+    # Metadata only (PartialObjectMetadata): for kinds whose content cheiron does not read.
+    metadata_only: bool = False
+    # Changes read from the watch but not yet applied on the loop: past this, the watch
+    # thread waits (the apiserver holds the rest), so a flood of events cannot pile up.
+    max_pending: int = 1000
     watch_seconds: int = 300
     connect_timeout: float = 10.0
     objects: dict[Key, T] = field(default_factory=dict)
@@ -97,8 +124,17 @@ class Informer(Generic[T]):
         self._synced = threading.Event()
         self._synced_async: asyncio.Event | None = None
         self._reconnect: tuple[str | None, threading.Event | None] | None = None
+        self._pending = threading.Semaphore(self.max_pending)
+        # Relists asked for, and what to run once a list begun after each is in place.
+        self._generation = 0
+        self._after_relist: list[tuple[int, Callable[[], None]]] = []
 
     # --- reading (event loop only) -------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """`start` was called: it lists (or listed) on its own thread."""
+        return self._thread is not None
 
     @property
     def has_synced(self) -> bool:
@@ -106,11 +142,11 @@ class Informer(Generic[T]):
         return self._synced.is_set()
 
     async def wait_synced(self) -> None:
-        """Return once the first list has been applied."""
+        """Return once the first list has been applied (an informer started later counts)."""
         if self.has_synced:
             return
         if self._synced_async is None:
-            raise RuntimeError(f"informer {self.name} was not started")
+            self._synced_async = asyncio.Event()
         await self._synced_async.wait()
 
     def in_group(self, group: Hashable) -> Mapping[Key, T]:
@@ -137,7 +173,8 @@ class Informer(Generic[T]):
     def start(self) -> None:
         """Start listing and watching; must be called from the event loop that reads."""
         self._loop = asyncio.get_running_loop()
-        self._synced_async = asyncio.Event()
+        if self._synced_async is None:
+            self._synced_async = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer-{self.name}", daemon=True)
         self._thread.start()
 
@@ -159,6 +196,18 @@ class Informer(Generic[T]):
         self._reconnect = (resource_version, wait_for)
         self._drop_stream()
 
+    def relist(self, then: Callable[[], None] | None = None) -> None:
+        """List again from scratch, as when `transform` keeps more than before; then `then()`.
+
+        The new snapshots replace the old ones in one step (handlers hear only of objects
+        that changed on the server); `then` runs on the loop once they are in place.
+        """
+        self._generation += 1
+        if then is not None:
+            self._after_relist.append((self._generation, then))
+        self._reconnect = (RELIST, None)
+        self._drop_stream()
+
     def _drop_stream(self) -> None:
         response = self._response
         if response is not None:
@@ -173,8 +222,9 @@ class Informer(Generic[T]):
         while not self._stop.is_set():
             try:
                 if rv is None:
+                    generation = self._generation
                     items, rv = self._list()
-                    self._post(self._replace, items)
+                    self._post(self._replace, items, generation)
                 rv = self._watch(rv)
                 failures = 0
             except _Expired:
@@ -199,7 +249,7 @@ class Informer(Generic[T]):
                 self._reconnect = None
                 if wait_for is not None:
                     wait_for.wait()
-                rv = wanted if wanted is not None else rv
+                rv = None if wanted == RELIST else wanted if wanted is not None else rv
 
     def _request(self, **kwargs: Any) -> Any:
         selectors = {
@@ -210,16 +260,20 @@ class Informer(Generic[T]):
             )
             if v
         }
+        if self.metadata_only:
+            kwargs["_accept"] = METADATA_WATCH if kwargs.get("watch") else METADATA_LIST
         return self.list_fn(*self.args, _preload_content=False, **selectors, **kwargs)
 
     def _list(self) -> tuple[list[tuple[Key, str, T | None]], str]:
         items: list[tuple[Key, str, T | None]] = []
         token: str | None = None
+        # A few objects first: their size decides how many the next pages ask for.
+        limit = min(self.page_size, FIRST_PAGE)
         while True:
             extra = {"_continue": token} if token else {}
             try:
                 response = self._request(
-                    limit=self.page_size,
+                    limit=limit,
                     _request_timeout=(self.connect_timeout, 60),
                     **extra,
                 )
@@ -229,10 +283,13 @@ class Informer(Generic[T]):
                     items, token = [], None
                     continue
                 raise
+            size = len(response.data)
             page = json.loads(response.data)
-            for obj in page.get("items") or []:
+            found = page.get("items") or []
+            for obj in found:
                 meta = obj.get("metadata") or {}
                 items.append((_key(obj), meta.get("resourceVersion", ""), self.transform(obj)))
+            limit = next_page_size(size, len(found), self.page_size, self.page_bytes)
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:
                 self.lists += 1
@@ -284,9 +341,21 @@ class Informer(Generic[T]):
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        # Wait for room: the loop applies what is queued, then this thread reads on.
+        while not self._pending.acquire(timeout=0.5):
+            if self._stop.is_set() or loop.is_closed():
+                return
+
+        def apply() -> None:
+            try:
+                fn(*args)
+            finally:
+                self._pending.release()
+
         try:
-            loop.call_soon_threadsafe(fn, *args)
+            loop.call_soon_threadsafe(apply)
         except RuntimeError:
+            self._pending.release()
             self._stop.set()  # the loop is shutting down
 
     # --- changing the cache (event loop only) ------------------------------------
@@ -312,7 +381,9 @@ class Informer(Generic[T]):
         old = self._put(key, value)
         self._notify(kind, key, old, value)
 
-    def _replace(self, items: list[tuple[Key, str, T | None]]) -> None:
+    def _replace(
+        self, items: list[tuple[Key, str, T | None]], generation: int | None = None
+    ) -> None:
         before, old_objects = self._versions, self.objects
         self._versions = {key: rv for key, rv, _value in items}
         self.objects, self.groups = {}, {}
@@ -337,6 +408,11 @@ class Informer(Generic[T]):
             self._synced_async.set()
         for change in changes:
             self._notify(*change)
+        listed = self._generation if generation is None else generation
+        done = [then for g, then in self._after_relist if g <= listed]
+        self._after_relist = [(g, then) for g, then in self._after_relist if g > listed]
+        for then in done:
+            then()
 
     def _notify(self, kind: str, key: Key, old: T | None, new: T | None) -> None:
         for handler in self._handlers:

@@ -6,7 +6,7 @@ import logging
 import threading
 import uuid
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -39,6 +39,22 @@ class SecretData:
 
     type: str
     data: dict[str, bytes]
+
+
+@dataclass
+class _Flight:
+    """One read of a Secret in progress, whose answer the readers who came meanwhile share."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: SecretData | None = None
+    error: BaseException | None = None
+
+    def wait(self) -> SecretData | None:
+        """The read's answer, or its error, once it is in."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 # Answers about the apiserver, not the namespace: it is throttling (API Priority and
@@ -77,6 +93,7 @@ class Kube:
             weakref.WeakValueDictionary()
         )
         self._shared_lock = threading.Lock()
+        self._flights: dict[tuple[str, str], _Flight] = {}
 
     # --- Secrets -------------------------------------------------------------------
 
@@ -91,9 +108,31 @@ class Kube:
     def read_secret(self, namespace: str, name: str) -> SecretData | None:
         """A Secret's type and decoded data, or None when it does not exist.
 
-        Readers of one version of one Secret share one copy while any of them holds it: ten
-        managers of 64 entries on one 0.9 MiB Secret hold 0.9 MiB, not 576.
+        Readers of one Secret share one copy: those that ask while a read of it is in flight
+        take that read's answer (64 entries on one 0.9 MiB Secret make one request, not 64),
+        and one version stays one copy while anyone holds it (ten managers of 64 entries on
+        it hold 0.9 MiB, not 576).
         """
+        key = (namespace, name)
+        with self._shared_lock:
+            flight = self._flights.get(key)
+            leads = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leads:
+            return flight.wait()
+        try:
+            flight.result = self._read_secret(namespace, name)
+        except BaseException as e:
+            flight.error = e
+            raise
+        finally:
+            with self._shared_lock:
+                self._flights.pop(key, None)
+            flight.done.set()
+        return flight.result
+
+    def _read_secret(self, namespace: str, name: str) -> SecretData | None:
         secret = self._secret(namespace, name)
         if secret is None:
             return None
@@ -101,7 +140,7 @@ class Kube:
         with self._shared_lock:
             if (shared := self._shared.get(version)) is not None:
                 return shared
-        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        data = {k: base64.b64decode(v) for k, v in (secret.pop("data", None) or {}).items()}
         read = SecretData(secret.get("type") or "Opaque", data)
         with self._shared_lock:
             return self._shared.setdefault(version, read)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from cheiron.api.meta import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, OWNER_UID_LABEL
 from cheiron.api.models import SecretEntry
 from cheiron.api.observed import DOCKERCONFIGJSON_TYPE, ManagerInfo, SecretInfo, digest
-from cheiron.dockerconfig import DockerConfig, merge
+from cheiron.dockerconfig import MAX_REGISTRIES, DockerConfig, merge
 from cheiron.pullsecrets.entries import EntryOutcome
 
 
@@ -152,6 +152,7 @@ def _adoptable(current: SecretInfo, adopter: str | None) -> bool:
 
 
 NO_CREDENTIALS = "NoCredentials"
+TOO_MANY_REGISTRIES = "TooManyRegistries"
 
 
 def merged_outcome(
@@ -167,6 +168,12 @@ def merged_outcome(
     if not usable:
         return EntryOutcome(name, False, NO_CREDENTIALS, "no entry resolved"), ()
     merged, overridden = merge([DockerConfig.parse(p) for p in usable])
+    if len(merged.registries) > MAX_REGISTRIES:
+        message = (
+            f"the entries list {len(merged.registries)} registries, more than the "
+            f"{MAX_REGISTRIES} one pull Secret may list"
+        )
+        return EntryOutcome(name, False, TOO_MANY_REGISTRIES, message), overridden
     complete = all(o.ok for o in outcomes)
     return (
         EntryOutcome(name, True, "Resolved", payload=merged.to_json(), update=complete),

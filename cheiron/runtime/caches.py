@@ -5,6 +5,8 @@ slim snapshots of cheiron.api.observed. kopf keeps the managers' and backups' da
 finalizers, but nothing here goes through its per-object machinery.
 """
 
+import asyncio
+import functools
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.api.observed import (
+    DOCKERCONFIGJSON_TYPE,
     PLURALS,
     AccountInfo,
     BackupInfo,
@@ -35,6 +38,7 @@ from cheiron.api.observed import (
 )
 from cheiron.k8s.informer import Handler, Informer, Key
 from cheiron.k8s.rest import AppsApi, CoreApi, CustomObjectsApi
+from cheiron.targeting import Interest, interest
 
 T = TypeVar("T")
 
@@ -171,13 +175,17 @@ def _everything(_value: Any) -> Hashable:
     return None
 
 
-# Secrets no entry can read and cheiron never writes: the apiserver leaves them out of the
-# stream. Helm's release Secrets are the bulk of many clusters' Secrets (up to 1 MiB each).
-# Any other type stays: a credentialsSecretRef may name an Opaque or basic-auth Secret, and
-# its changes must wake the manager.
-SECRET_FIELD_SELECTOR = ",".join(
+# Secrets cheiron reads whole: pull Secrets (existingSecretRef, the ones it writes, the
+# ones it finds in namespaces). List pages are sized by bytes (Informer.page_bytes).
+PULL_SECRETS = f"type={DOCKERCONFIGJSON_TYPE}"
+# Every other Secret cheiron sees by its metadata only: a credentialsSecretRef may name an
+# Opaque or basic-auth Secret, and its changes must wake the manager, which then reads it by
+# name. Types no entry can read stay out of the stream altogether. Helm's release Secrets
+# are the bulk of many clusters' Secrets (up to 1 MiB each).
+OTHER_SECRETS = ",".join(
     f"type!={t}"
     for t in (
+        DOCKERCONFIGJSON_TYPE,
         "helm.sh/release.v1",
         "kubernetes.io/service-account-token",
         "bootstrap.kubernetes.io/token",
@@ -188,6 +196,11 @@ SECRET_FIELD_SELECTOR = ",".join(
 def _secret(body: Mapping[str, Any]) -> SecretInfo | None:
     # Only pull Secrets and cheiron's own are kept; handlers still hear of the others.
     return secret_info(body) if relevant_secret(body) else None
+
+
+def _heard_only(_body: Mapping[str, Any]) -> None:
+    # Handlers hear of the Secret (a reference may name it); the cache keeps nothing of it.
+    return None
 
 
 def _valid(make: Callable[[Mapping[str, Any]], T]) -> Callable[[Mapping[str, Any]], T | None]:
@@ -213,6 +226,12 @@ class Caches:
     backups: GroupView[BackupInfo] | None = None
     workloads: GroupView[WorkloadInfo] | None = None
     started: bool = field(default=False)
+    # The label and annotation keys the accounts' and Pods' snapshots keep (`refresh_interest`).
+    interest: Interest = field(default_factory=Interest)
+    # Informers listing anew because `interest` grew; their snapshots lack keys until done.
+    relisting: set[str] = field(default_factory=set)
+    _current: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _starting: "asyncio.Task[None] | None" = field(default=None, init=False, repr=False)
 
     @property
     def informers(self) -> list[Informer[Any]]:
@@ -237,11 +256,73 @@ class Caches:
         """Namespaces by name."""
         return NamespaceMap(self.namespaces)
 
+    @property
+    def _labelled(self) -> list[Informer[Any]]:
+        """The informers whose snapshots keep only the keys of `interest`."""
+        return [*self.accounts.informers, *self.pods.informers]
+
+    @property
+    def _selecting(self) -> list[Informer[Any]]:
+        """The informers `interest` is computed from."""
+        views: list[GroupView[Any] | ManagerView | None] = [self.ipsm, self.cipsm, self.workloads]
+        return [i for v in views if v is not None for i in v.informers]
+
     def start(self) -> None:
-        """Start every informer (from the event loop that reads them)."""
+        """Start every informer (from the event loop that reads them).
+
+        ServiceAccounts and Pods are listed once the managers (and workloads) are: by then the
+        keys their selectors read are known, so the first list keeps them and needs no second.
+        """
+        labelled = self._labelled
         for informer in self.informers:
-            informer.start()
+            if informer not in labelled:
+                informer.start()
         self.started = True
+        self._starting = asyncio.get_running_loop().create_task(self._start_labelled(labelled))
+
+    async def _start_labelled(self, labelled: list[Informer[Any]]) -> None:
+        for informer in self._selecting:
+            await informer.wait_synced()
+        self.refresh_interest()
+        for informer in labelled:
+            informer.start()
+
+    def refresh_interest(self) -> None:
+        """Recompute the keys the selectors read; list anew what would lack one (loop only)."""
+        ignored = [w.selector for w in self.workloads.all() if w.ignored] if self.workloads else []
+        managers = [*self.ipsm.all(), *(self.cipsm.all() if self.cipsm is not None else [])]
+        wanted = interest(managers, ignored)
+        before, self.interest = self.interest, wanted
+        grew = [
+            *(self.accounts.informers if wanted.account_labels - before.account_labels else []),
+            *(
+                self.pods.informers
+                if (wanted.pod_labels - before.pod_labels)
+                or (wanted.pod_annotations - before.pod_annotations)
+                else []
+            ),
+        ]
+        for informer in grew:
+            if not informer.started:
+                continue  # its first list reads the new interest
+            self.relisting.add(informer.name)
+            if self._current is not None:
+                self._current.clear()
+            informer.relist(then=functools.partial(self._relisted, informer.name))
+
+    def _relisted(self, name: str) -> None:
+        self.relisting.discard(name)
+        if not self.relisting and self._current is not None:
+            self._current.set()
+
+    async def wait_current(self) -> None:
+        """Return once every informer listed, with the keys today's selectors read."""
+        await self.wait_synced()
+        if not self.relisting:
+            return
+        if self._current is None:
+            self._current = asyncio.Event()
+        await self._current.wait()
 
     async def wait_synced(self) -> None:
         """Return once every informer applied its first list."""
@@ -273,10 +354,20 @@ def build_caches(
         one_fn: Callable[..., Any],
         transform: Callable[[Mapping[str, Any]], T | None],
         field_selector: str | None = None,
+        **options: Any,
     ) -> GroupView[T]:
         if not namespaces:
             return GroupView(
-                [Informer(name, all_fn, transform, _namespace, field_selector=field_selector)]
+                [
+                    Informer(
+                        name,
+                        all_fn,
+                        transform,
+                        _namespace,
+                        field_selector=field_selector,
+                        **options,
+                    )
+                ]
             )
         return GroupView(
             [
@@ -287,16 +378,21 @@ def build_caches(
                     _namespace,
                     (ns,),
                     field_selector=field_selector,
+                    **options,
                 )
                 for ns in namespaces
             ]
         )
 
     def account(body: Mapping[str, Any]) -> AccountInfo:
-        return account_info(body)
+        # Read at each call (informer threads): the keys of the interest in force.
+        return account_info(body, label_keys=caches.interest.account_labels)
 
     def pod(body: Mapping[str, Any]) -> AccountInfo:
-        return account_info(body, pod=True)
+        keys = caches.interest
+        return account_info(
+            body, pod=True, label_keys=keys.pod_labels, annotation_keys=keys.pod_annotations
+        )
 
     # Specs parsed, per kind and manager UID; a manager's entry goes with it.
     parsed: dict[ManagerKind, ParsedManagers] = {kind: {} for kind in ManagerKind}
@@ -336,12 +432,24 @@ def build_caches(
 
     caches = Caches(
         namespaces=Informer("namespaces", core.list_namespace, namespace_info, lambda n: n.name),
-        secrets=per_namespace(
-            "secrets",
-            core.list_secret_for_all_namespaces,
-            core.list_namespaced_secret,
-            _secret,
-            SECRET_FIELD_SELECTOR,
+        secrets=GroupView(
+            [
+                *per_namespace(
+                    "secrets",
+                    core.list_secret_for_all_namespaces,
+                    core.list_namespaced_secret,
+                    _secret,
+                    PULL_SECRETS,
+                ).informers,
+                *per_namespace(
+                    "secrets:metadata",
+                    core.list_secret_for_all_namespaces,
+                    core.list_namespaced_secret,
+                    _heard_only,
+                    OTHER_SECRETS,
+                    metadata_only=True,
+                ).informers,
+            ]
         ),
         accounts=per_namespace(
             "serviceaccounts",
@@ -363,6 +471,7 @@ def build_caches(
     for kind, view in ((ManagerKind.NAMESPACED, caches.ipsm), (ManagerKind.CLUSTER, caches.cipsm)):
         if view is not None:
             view.add_handler(_forget_parsed(parsed[kind]))
+            view.add_handler(lambda *_change: caches.refresh_interest())
     if cluster and not namespaces:
         caches.backups = custom_objects(BACKUP_PLURAL, _valid(backup_info), _everything)
         workload_lists = {
@@ -376,6 +485,8 @@ def build_caches(
                 for plural, fn in workload_lists.items()
             ]
         )
+        # An opted-out workload's Pod selector is read from its Pods' labels.
+        caches.workloads.add_handler(lambda *_change: caches.refresh_interest())
     return caches
 
 

@@ -1,4 +1,4 @@
-"""Which namespaces and ServiceAccounts a manager acts on, from what the watches saw (pure).
+"""Which namespaces and ServiceAccounts a manager acts on, and which keys that reads (pure).
 
 imps' semantics: a namespace is selected when ANY rule matches (a name, a label selector,
 an annotation selector, or a Pod in it matching a Pod rule); without rules every namespace
@@ -6,6 +6,7 @@ is. `excludeNamespaces` always wins, and kube-system is only ever selected by na
 """
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from cheiron.api.models import (
     AnnotationSelector,
@@ -13,16 +14,18 @@ from cheiron.api.models import (
     LabelSelector,
     ServiceAccountSelector,
 )
-from cheiron.api.observed import AccountInfo, NamespaceInfo
+from cheiron.api.observed import AccountInfo, ManagerInfo, NamespaceInfo
 
 __all__ = [
     "ALWAYS_EXCLUDED",
+    "Interest",
     "NamespaceInfo",
     "PodsIn",
     "account_selected",
     "annotations_match",
     "cluster_targets",
     "eligible",
+    "interest",
     "labels_match",
     "namespace_selected",
     "namespaced_targets",
@@ -136,3 +139,49 @@ def account_selected(
     if selector.names and name not in selector.names:
         return False
     return selector.label_selector is None or labels_match(selector.label_selector, labels)
+
+
+@dataclass(frozen=True)
+class Interest:
+    """The label and annotation keys some selector reads: the only ones the caches keep.
+
+    A tenant may put thousands of labels on each ServiceAccount or Pod; only these keys are
+    kept of them, so memory follows the selectors the admin and managers wrote.
+    """
+
+    account_labels: frozenset[str] = frozenset()
+    pod_labels: frozenset[str] = frozenset()
+    pod_annotations: frozenset[str] = frozenset()
+
+    def covers(self, other: "Interest") -> bool:
+        """Whether every key `other` needs is kept here already."""
+        return (
+            other.account_labels <= self.account_labels
+            and other.pod_labels <= self.pod_labels
+            and other.pod_annotations <= self.pod_annotations
+        )
+
+
+def _selector_keys(selector: LabelSelector | None) -> set[str]:
+    if selector is None:
+        return set()
+    return set(selector.match_labels) | {r.key for r in selector.match_expressions}
+
+
+def interest(
+    managers: Iterable[ManagerInfo], ignored_workload_selectors: Iterable[Mapping[str, str]] = ()
+) -> Interest:
+    """The keys the managers' selectors (and opted-out workloads' Pod selectors) read."""
+    accounts: set[str] = set()
+    pod_labels: set[str] = {k for s in ignored_workload_selectors for k in s}
+    pod_annotations: set[str] = set()
+    for manager in managers:
+        chosen = manager.spec.service_account_selector
+        accounts |= _selector_keys(chosen.label_selector if chosen is not None else None)
+        rules = getattr(manager.spec.target, "namespaces_with_pods", None)
+        if rules is not None:
+            for selector in rules.labels:
+                pod_labels |= _selector_keys(selector)
+            for annotations in rules.annotations:
+                pod_annotations |= set(annotations.match_annotations)
+    return Interest(frozenset(accounts), frozenset(pod_labels), frozenset(pod_annotations))

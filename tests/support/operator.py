@@ -3,6 +3,7 @@
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class OperatorProcess(Background):
     # False: return at once (a standby replica serves no kopf liveness until it leads).
     wait: bool = True
     metrics_port: int = field(default_factory=free_port)
+    # Run in the child before it execs (e.g. MemoryCgroup.enter: start it under a limit).
+    preexec: Callable[[], None] | None = None
 
     @property
     def http(self) -> str:
@@ -61,6 +64,7 @@ class OperatorProcess(Background):
                 *self.args,
             ],
             {**os.environ, "PYTHONUNBUFFERED": "1", **VERIFY_LOOPBACK_ONLY, **self.env},
+            preexec_fn=self.preexec,
         )
 
         def up() -> bool:

@@ -56,6 +56,11 @@ class Background(Started):
             self._log.close()
             self._log = None
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (None before start and after stop)."""
+        return None if self._proc is None else self._proc.pid
+
     def exit_code(self) -> int | None:
         """The process's exit code once it exited on its own; None while it runs."""
         return None if self._proc is None else self._proc.poll()

@@ -9,8 +9,10 @@ from kubernetes import client
 
 from cheiron.devcluster import ControlPlane
 from cheiron.k8s.informer import DELETED, LISTED, Informer, Key
+from cheiron.k8s.rest import CoreApi
 from cheiron.runtime.caches import build_caches
 from tests.integration.informer.conftest import compact
+from tests.support.managers import create_manager, inline, manager_body
 from tests.support.poll import until
 
 
@@ -114,21 +116,112 @@ def test_secrets_no_entry_can_read_never_reach_the_cache(
     api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
 ) -> None:
     heard: list[Key] = []
-    (informer,) = build_caches(api_client, namespaces=[namespace], cluster=False).secrets.informers
-    informer.add_handler(lambda _kind, key, _old, _new: heard.append(key))
+    secrets = build_caches(api_client, namespaces=[namespace], cluster=False).secrets
+    full, metadata = secrets.informers
+    secrets.add_handler(lambda _kind, key, _old, _new: heard.append(key))
 
-    def secret(name: str, type_: str) -> None:
+    def secret(name: str, type_: str, data: dict[str, str]) -> None:
         core.create_namespaced_secret(
             namespace,
-            client.V1Secret(metadata=client.V1ObjectMeta(name=name), type=type_, data={}),
+            client.V1Secret(metadata=client.V1ObjectMeta(name=name), type=type_, string_data=data),
         )
 
     async def body() -> None:
-        secret("sh.helm.release.v1.app.v1", "helm.sh/release.v1")
-        secret("creds", "Opaque")
+        metadata.start()
+        await asyncio.wait_for(metadata.wait_synced(), 20)
+        secret("sh.helm.release.v1.app.v1", "helm.sh/release.v1", {"release": "x" * 1000})
+        secret("creds", "Opaque", {"password": "x" * 1000})
+        pull = '{"auths":{"ghcr.io":{"auth":"dTpw"}}}'
+        secret("pull", "kubernetes.io/dockerconfigjson", {".dockerconfigjson": pull})
         # The apiserver delivers in order: once the Opaque one is heard, the release was
         # left out by the server, not still on its way.
         await until(lambda: (namespace, "creds") in heard, timeout=20, what="the Opaque one")
+        await until(lambda: (namespace, "pull") in full.objects, timeout=20, what="the pull one")
         assert (namespace, "sh.helm.release.v1.app.v1") not in heard
+        # Heard of, never kept: a credentials Secret is read by name when a manager needs it.
+        assert (namespace, "creds") not in metadata.objects
+        assert (namespace, "creds") not in full.objects
+        await asyncio.to_thread(metadata.stop)
+
+    _run(full, body)
+
+
+def test_a_metadata_informer_is_sent_no_secret_data(
+    api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
+) -> None:
+    """The apiserver strips the content: a tenant's 1 MiB Secrets cost their metadata only."""
+    bodies: list[Mapping[str, Any]] = []
+
+    def keep(body: Mapping[str, Any]) -> str:
+        bodies.append(body)
+        return _name(body)
+
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="listed"), string_data={"k": "v" * 1000}),
+    )
+    informer: Informer[str] = Informer(
+        "secrets",
+        CoreApi(api_client).list_namespaced_secret,
+        keep,
+        lambda _v: namespace,
+        (namespace,),
+        page_size=1,
+        metadata_only=True,
+    )
+
+    async def body() -> None:
+        core.create_namespaced_secret(
+            namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name="watched"), string_data={"k": "v" * 1000}
+            ),
+        )
+        await until(lambda: (namespace, "watched") in informer.objects, timeout=20, what="watch")
 
     _run(informer, body)
+    assert {_name(b) for b in bodies} >= {"listed", "watched"}
+    for seen in bodies:
+        assert seen["kind"] == "PartialObjectMetadata"
+        assert "data" not in seen
+        assert "stringData" not in seen
+
+
+def test_accounts_keep_only_the_labels_a_selector_reads_and_relist_when_one_is_new(
+    api_client: client.ApiClient,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    crds: None,
+    namespace: str,
+) -> None:
+    """A tenant's 5,000 labels per ServiceAccount cost nothing until a selector names one."""
+    labels = {f"tenant-{i}": "x" * 20 for i in range(5000)} | {"pulls": "yes"}
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="app", labels=labels))
+    )
+    caches = build_caches(api_client, namespaces=[namespace], cluster=False)
+    (accounts,) = caches.accounts.informers
+
+    def app() -> Any:
+        return accounts.objects.get((namespace, "app"))
+
+    async def main() -> None:
+        caches.start()
+        try:
+            await asyncio.wait_for(caches.wait_current(), 30)
+            assert app() is not None
+            assert app().labels == {}  # no manager selects by label: none kept
+            body = manager_body("m", [inline("reg")])
+            body["spec"]["serviceAccountSelector"] = {
+                "labelSelector": {"matchLabels": {"pulls": "yes"}}
+            }
+            create_manager(custom, namespace, body)
+            await until(lambda: accounts.lists == 2, timeout=20, what="a relist for the key")
+            await asyncio.wait_for(caches.wait_current(), 30)
+            # Once current, the snapshots hold the key: no decision sees it missing.
+            assert app().labels == {"pulls": "yes"}
+            assert not caches.relisting
+        finally:
+            await asyncio.to_thread(caches.stop)
+
+    asyncio.run(main())

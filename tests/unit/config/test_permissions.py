@@ -109,7 +109,8 @@ def test_every_client_call_in_the_code_is_in_the_table() -> None:
 def _informed() -> set[str]:
     """Resources the operator's own informers list and watch (a cluster-wide operator)."""
     caches = build_caches(client.ApiClient(client.Configuration()))
-    return {informer.name for informer in caches.informers}
+    # `secrets:metadata` lists the same resource as `secrets`, metadata only.
+    return {informer.name.split(":")[0] for informer in caches.informers}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cheiron.dockerconfig import (
     DOCKER_HUB,
+    MAX_REGISTRIES,
     AuthEntry,
     DockerConfig,
     DockerConfigError,
@@ -368,3 +369,11 @@ def test_merge_earliest_wins_and_reports_overrides() -> None:
 def test_normalize_registry_is_used_for_every_key() -> None:
     config = DockerConfig.single("HTTP://Quay.IO/v2/", "u", "p")
     assert config.registries == (normalize_registry("quay.io"),)
+
+
+def test_a_secret_listing_more_registries_than_the_cap_is_invalid() -> None:
+    auths = {f"r{i}.example": {"auth": encode_auth("u", "p")} for i in range(MAX_REGISTRIES + 1)}
+    with pytest.raises(DockerConfigError, match=f"more than the {MAX_REGISTRIES}"):
+        DockerConfig.parse(json.dumps({"auths": auths}))
+    del auths["r0.example"]
+    assert len(DockerConfig.parse(json.dumps({"auths": auths})).registries) == MAX_REGISTRIES

@@ -30,6 +30,7 @@ from cheiron.images.rules import (
     pull_secret_manager,
     pull_secret_managers,
     pull_secret_targets,
+    rewrite_operations,
     rewrites_for,
     wanted_images,
     workload_selected,
@@ -473,3 +474,24 @@ def test_a_private_scope_is_only_for_a_credentialed_source_and_never_looks_like_
         with pytest.raises(ValidationError, match="backupPrefix"):
             _with_sources({**PRIVATE_ENTRY, "backupPrefix": prefix})
     assert _with_sources({**PRIVATE_ENTRY, "backupPrefix": "mirror/private-payroll"})
+
+
+def test_a_workload_keeps_only_cheirons_annotations_and_its_own_are_never_replaced() -> None:
+    """A tenant's 256 KiB of annotations stay out of memory, and stay on the workload."""
+    body = {
+        "metadata": {
+            "namespace": "team",
+            "name": "web",
+            "annotations": {"example.com/notes": "n" * 100_000, IGNORE: "false"},
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }
+    workload = workload_info("Deployment", body)
+    assert workload.annotations == {IGNORE: "false"}
+    foreign_only = workload_info(
+        "Deployment", {**body, "metadata": {**body["metadata"], "annotations": {"a": "b"}}}
+    )
+    assert (foreign_only.annotations, foreign_only.annotated) == ({}, True)
+    ops = rewrite_operations(WorkloadRewrite(foreign_only, ()))
+    # One key added beside the others: never the whole /metadata/annotations, which replaces.
+    assert ops[-1]["path"] == "/metadata/annotations/cheiron.anny.co~1backup-originals"

@@ -3,9 +3,10 @@
 import pytest
 
 from cheiron.api.observed import DOCKERCONFIGJSON_TYPE, SecretInfo, digest
-from cheiron.dockerconfig import DockerConfig
+from cheiron.dockerconfig import MAX_REGISTRIES, DockerConfig
 from cheiron.pullsecrets.entries import EntryOutcome
 from cheiron.pullsecrets.materialise import (
+    TOO_MANY_REGISTRIES,
     DesiredSecret,
     Refusal,
     SecretWrites,
@@ -143,3 +144,19 @@ def test_held_namespaces_are_not_written_and_their_refusal_stands() -> None:
     assert hold(SecretWrites(create=(here,)), {}) == SecretWrites(create=(here,))
     # Nothing left to write there: the refusal goes.
     assert hold(SecretWrites(create=(here,)), waiting).refused == ()
+
+
+def test_a_merge_past_the_registry_cap_fails_instead_of_writing_a_secret_nobody_can_read() -> None:
+    half = MAX_REGISTRIES // 2 + 1
+    outcomes = [
+        EntryOutcome(
+            f"e{i}",
+            True,
+            "Resolved",
+            payload=DockerConfig.single(f"r{i}-{j}.example", "u", "p").to_json(),
+        )
+        for i in range(2)
+        for j in range(half)
+    ]
+    merged, _ = merged_outcome("all", outcomes)
+    assert (merged.ok, merged.reason) == (False, TOO_MANY_REGISTRIES)
