@@ -269,4 +269,8 @@ def test_enforce_writes_nothing_the_registry_has_not_answered_about(
             timeout=90,
             what="the entry written once its registry's silence is the answer",
         )
-        assert _verification(custom, namespace, "strict", "slow")["result"] == "Unreachable"
+        # The pass that wrote it reports its status a moment later ("status follows").
+        eventually(
+            lambda: _verification(custom, namespace, "strict", "slow")["result"] == "Unreachable",
+            what="the registry's silence, Unreachable, in status",
+        )
