@@ -1,11 +1,13 @@
 """Install cheiron's CRDs, generated from the models, and wait until the apiserver serves them."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cheiron.api.crd import KINDS, Kind, crd
+from cheiron.devcluster import ControlPlane
 from tests.support.poll import eventually
 
 
@@ -31,3 +33,11 @@ def install(api: client.ApiClient) -> None:
             if e.status != 409:
                 raise
     established(api)
+
+
+@contextmanager
+def own_control_plane() -> Iterator[ControlPlane]:
+    """A control plane with cheiron's CRDs, for a module whose load would slow the others."""
+    with ControlPlane() as plane:
+        install(config.new_client_from_config(config_file=str(plane.kubeconfig_path)))
+        yield plane

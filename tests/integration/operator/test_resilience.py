@@ -32,8 +32,7 @@ ACCOUNTS = 1000
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
     """A control plane for this module alone, with the CRDs."""
-    with ControlPlane() as cp:
-        crd_support.install(config.new_client_from_config(config_file=str(cp.kubeconfig_path)))
+    with crd_support.own_control_plane() as cp:
         yield cp
 
 

@@ -34,8 +34,7 @@ MESSAGE_LIMIT = 32768
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
     """A control plane of this module's own: a thousand namespaces would slow the others."""
-    with ControlPlane() as cp:
-        crd_support.install(config.new_client_from_config(config_file=str(cp.kubeconfig_path)))
+    with crd_support.own_control_plane() as cp:
         yield cp
 
 

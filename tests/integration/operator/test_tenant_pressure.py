@@ -34,8 +34,7 @@ LIMIT = 256 * MIB
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
     """A control plane of this module's own: its etcd takes hundreds of MiB of tenants' data."""
-    with ControlPlane() as cp:
-        crd_support.install(config.new_client_from_config(config_file=str(cp.kubeconfig_path)))
+    with crd_support.own_control_plane() as cp:
         yield cp
 
 
