@@ -41,6 +41,12 @@ def _rss(pid: int) -> int:
     return 0
 
 
+def _source_env(source: str | None) -> dict[str, str]:
+    """The environment that makes `python -m cheiron` import `source`'s package, not this one."""
+    # PYTHONSAFEPATH: the working directory (this checkout) must not come first on sys.path.
+    return {"PYTHONPATH": source, "PYTHONSAFEPATH": "1"} if source else {}
+
+
 def _served(core: client.CoreV1Api, custom: client.CustomObjectsApi) -> None:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="served")))
     create_manager(custom, "served", manager_body("m", [inline("reg")]))
@@ -50,7 +56,7 @@ def _phase(
     source: str | None, setup: Callable[[client.CoreV1Api, client.CustomObjectsApi], None]
 ) -> int:
     """Peak bytes of an operator over a first start, a crash and a restart."""
-    env = {"PYTHONPATH": source} if source else {}
+    env = _source_env(source)
     with ControlPlane() as plane, tempfile.TemporaryDirectory() as tmp:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
         crd_support.install(api)
@@ -71,7 +77,7 @@ def _phase(
 
 def _model(source: str | None, count: int) -> dict[str, float]:
     """RSS bytes per object of each kind, from the RSS after `count` more of it."""
-    env = {"PYTHONPATH": source} if source else {}
+    env = _source_env(source)
     per: dict[str, float] = {}
     with ControlPlane() as plane, tempfile.TemporaryDirectory() as tmp:
         api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
