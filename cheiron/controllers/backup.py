@@ -690,4 +690,5 @@ def watch_backups() -> None:
     async def loop(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
         idx = current()
         await idx.caches.wait_synced()
+        await idx.caches.wait_workloads()  # listed from the first backup on
         await _loop(body, stopped, idx)

@@ -249,8 +249,33 @@ class Caches:
 
     @property
     def synced(self) -> bool:
-        """Every informer applied its first list (safe from any thread)."""
-        return self.started and all(i.has_synced for i in self.informers)
+        """Every informer applied its first list (safe from any thread).
+
+        Workloads count once they are started: until a backup exists nothing reads them.
+        """
+        return self.started and all(i.has_synced for i in self._needed)
+
+    @property
+    def _deferred(self) -> list[Informer[Any]]:
+        """The informers started only once something needs them: workloads, for backups."""
+        return list(self.workloads.informers) if self.workloads is not None else []
+
+    @property
+    def _needed(self) -> list[Informer[Any]]:
+        deferred = self._deferred
+        return [i for i in self.informers if i.started or i not in deferred]
+
+    def start_workloads(self) -> None:
+        """Start listing workloads, if not yet (loop only): a backup exists that reads them."""
+        for informer in self._deferred:
+            if not informer.started:
+                informer.start()
+
+    async def wait_workloads(self) -> None:
+        """Start the workload informers if need be, and return once they listed."""
+        self.start_workloads()
+        for informer in self._deferred:
+            await informer.wait_synced()
 
     def namespace_map(self) -> NamespaceMap:
         """Namespaces by name."""
@@ -265,7 +290,9 @@ class Caches:
     def _selecting(self) -> list[Informer[Any]]:
         """The informers `interest` is computed from."""
         views: list[GroupView[Any] | ManagerView | None] = [self.ipsm, self.cipsm, self.workloads]
-        return [i for v in views if v is not None for i in v.informers]
+        # Workloads not yet started (no backup) select nothing; once they list, their changes
+        # refresh the interest like the managers' do.
+        return [i for v in views if v is not None for i in v.informers if i in self._needed]
 
     def start(self) -> None:
         """Start every informer (from the event loop that reads them).
@@ -273,12 +300,14 @@ class Caches:
         ServiceAccounts and Pods are listed once the managers (and workloads) are: by then the
         keys their selectors read are known, so the first list keeps them and needs no second.
         """
-        labelled = self._labelled
+        later = [*self._labelled, *self._deferred]
         for informer in self.informers:
-            if informer not in labelled:
+            if informer not in later:
                 informer.start()
         self.started = True
-        self._starting = asyncio.get_running_loop().create_task(self._start_labelled(labelled))
+        self._starting = asyncio.get_running_loop().create_task(
+            self._start_labelled(self._labelled)
+        )
 
     async def _start_labelled(self, labelled: list[Informer[Any]]) -> None:
         for informer in self._selecting:
@@ -325,8 +354,8 @@ class Caches:
         await self._current.wait()
 
     async def wait_synced(self) -> None:
-        """Return once every informer applied its first list."""
-        for informer in self.informers:
+        """Return once every informer applied its first list (of workloads: if started)."""
+        for informer in self._needed:
             await informer.wait_synced()
 
     def stop(self) -> None:
@@ -473,7 +502,7 @@ def build_caches(
             view.add_handler(_forget_parsed(parsed[kind]))
             view.add_handler(lambda *_change: caches.refresh_interest())
     if cluster and not namespaces:
-        caches.backups = custom_objects(BACKUP_PLURAL, _valid(backup_info), _everything)
+        backups = caches.backups = custom_objects(BACKUP_PLURAL, _valid(backup_info), _everything)
         workload_lists = {
             "deployments": apps.list_deployment_for_all_namespaces,
             "daemonsets": apps.list_daemon_set_for_all_namespaces,
@@ -487,6 +516,8 @@ def build_caches(
         )
         # An opted-out workload's Pod selector is read from its Pods' labels.
         caches.workloads.add_handler(lambda *_change: caches.refresh_interest())
+        # Tenants' workloads (templates, annotations) cost nothing until a backup reads them.
+        backups.add_handler(lambda *_change: caches.start_workloads() if backups.all() else None)
     return caches
 
 

@@ -21,6 +21,8 @@ def _backup_rewrite(body: kopf.Body) -> PodRewrite | None:
     idx = current()
     if idx.backups is None or idx.workloads is None or not idx.caches.synced:
         return None
+    if not all(i.has_synced for i in idx.workloads.informers):
+        return None  # the first backup's workloads are still being listed
     namespace = body.metadata.namespace or ""
     pod = PodFacts(
         namespace,

@@ -2,15 +2,17 @@
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kubernetes import client
 
+from cheiron import API_GROUP, API_VERSION
 from cheiron.devcluster import ControlPlane
 from cheiron.k8s.informer import DELETED, LISTED, Informer, Key
 from cheiron.k8s.rest import CoreApi
-from cheiron.runtime.caches import build_caches
+from cheiron.runtime.caches import BACKUP_PLURAL, build_caches
 from tests.integration.informer.conftest import compact
 from tests.support.managers import create_manager, inline, manager_body
 from tests.support.poll import until
@@ -222,6 +224,43 @@ def test_accounts_keep_only_the_labels_a_selector_reads_and_relist_when_one_is_n
             assert app().labels == {"pulls": "yes"}
             assert not caches.relisting
         finally:
+            await asyncio.to_thread(caches.stop)
+
+    asyncio.run(main())
+
+
+def test_workloads_are_listed_only_once_a_backup_exists(
+    api_client: client.ApiClient, custom: client.CustomObjectsApi, crds: None
+) -> None:
+    """Tenants' Deployments (templates, annotations) cost nothing until a backup reads them."""
+    caches = build_caches(api_client)
+    assert caches.workloads is not None
+    workloads = caches.workloads.informers
+    name = f"b-{uuid.uuid4().hex[:8]}"
+    body = {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "ClusterImageBackup",
+        "metadata": {"name": name},
+        "spec": {
+            "registry": {
+                "host": "127.0.0.1:9",
+                "credentialsSecretRef": {"name": "push", "namespace": "default"},
+                "insecure": True,
+            },
+        },
+    }
+
+    async def main() -> None:
+        caches.start()
+        try:
+            await asyncio.wait_for(caches.wait_synced(), 30)
+            assert caches.synced
+            assert not any(i.started for i in workloads)
+            custom.create_cluster_custom_object(API_GROUP, API_VERSION, BACKUP_PLURAL, body)
+            await until(lambda: all(i.has_synced for i in workloads), timeout=20, what="listed")
+            assert caches.synced
+        finally:
+            custom.delete_cluster_custom_object(API_GROUP, API_VERSION, BACKUP_PLURAL, name)
             await asyncio.to_thread(caches.stop)
 
     asyncio.run(main())
