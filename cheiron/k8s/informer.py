@@ -63,7 +63,7 @@ FIRST_PAGE = 20
 def next_page_size(page_bytes: int, objects: int, most: int, budget: int) -> int:
     """How many objects the next list page asks for: as many as fit `budget` bytes, 1 to `most`.
 
-    Sized from the last page's objects, so a page of tenants' 1 MiB Secrets asks for four.
+    Sized from the last page's objects, so a page of tenants' 1 MiB Secrets asks for two.
     """
     if objects == 0 or page_bytes == 0:
         return most
@@ -100,7 +100,7 @@ class Informer(Generic[T]):
     # for as many objects as fit `page_bytes` at the sizes seen so far (500 Secrets of 1 MiB
     # would be 500 MiB of JSON at once; 500 ServiceAccounts of 5,000 labels, 700 MiB parsed).
     page_size: int = 500
-    page_bytes: int = 4 * 1024 * 1024
+    page_bytes: int = 2 * 1024 * 1024
     # Metadata only (PartialObjectMetadata): for kinds whose content cheiron does not read.
     metadata_only: bool = False
     # Changes read from the watch but not yet applied on the loop: past this, the watch
