@@ -3,10 +3,11 @@
 import asyncio
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
-from kubernetes import client
+import pytest
+from kubernetes import client, config
 
 from cheiron import API_GROUP, API_VERSION
 from cheiron.devcluster import ControlPlane
@@ -14,6 +15,7 @@ from cheiron.k8s.informer import DELETED, LISTED, Informer, Key
 from cheiron.k8s.rest import CoreApi
 from cheiron.runtime.caches import BACKUP_PLURAL, build_caches
 from tests.integration.informer.conftest import compact
+from tests.support import crds as crd_support
 from tests.support.managers import create_manager, inline, manager_body
 from tests.support.poll import until
 
@@ -229,10 +231,17 @@ def test_accounts_keep_only_the_labels_a_selector_reads_and_relist_when_one_is_n
     asyncio.run(main())
 
 
-def test_workloads_are_listed_only_once_a_backup_exists(
-    api_client: client.ApiClient, custom: client.CustomObjectsApi, crds: None
-) -> None:
+@pytest.fixture(scope="module")
+def bare_plane() -> Iterator[ControlPlane]:
+    """A plane no other test left a backup on (a backup's finalizer outlives its operator)."""
+    with crd_support.own_control_plane() as plane:
+        yield plane
+
+
+def test_workloads_are_listed_only_once_a_backup_exists(bare_plane: ControlPlane) -> None:
     """Tenants' Deployments (templates, annotations) cost nothing until a backup reads them."""
+    api_client = config.new_client_from_config(config_file=str(bare_plane.kubeconfig_path))
+    custom = client.CustomObjectsApi(api_client)
     caches = build_caches(api_client)
     assert caches.workloads is not None
     workloads = caches.workloads.informers
