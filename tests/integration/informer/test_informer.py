@@ -269,7 +269,6 @@ def test_workloads_are_listed_only_once_a_backup_exists(bare_plane: ControlPlane
             await until(lambda: all(i.has_synced for i in workloads), timeout=20, what="listed")
             assert caches.synced
         finally:
-            custom.delete_cluster_custom_object(API_GROUP, API_VERSION, BACKUP_PLURAL, name)
             await asyncio.to_thread(caches.stop)
 
     asyncio.run(main())
