@@ -182,6 +182,11 @@ def secret_info(body: Mapping[str, Any]) -> SecretInfo:
     )
 
 
+def _own(annotations: Mapping[str, str] | None) -> dict[str, str]:
+    """The annotations of cheiron's own on an object (the protocol, the opt-out), no others."""
+    return {k: v for k, v in (annotations or {}).items() if k.startswith(PREFIX)}
+
+
 def _kept(values: Mapping[str, str] | None, keys: AbstractSet[str] | None) -> dict[str, str]:
     if not values:
         return {}
@@ -208,9 +213,7 @@ def account_info(
     return AccountInfo(
         namespace=meta.get("namespace", ""),
         name=meta.get("name") or meta.get("generateName", ""),
-        annotations={
-            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(PREFIX)
-        },
+        annotations=_own(meta.get("annotations")),
         pull_secrets=tuple(r.get("name", "") for r in refs if isinstance(r, Mapping)),
         resource_version=meta.get("resourceVersion", ""),
         uid=meta.get("uid", ""),
@@ -391,10 +394,8 @@ def workload_info(kind: str, body: Mapping[str, Any]) -> WorkloadInfo:
         namespace=meta.get("namespace", ""),
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
-        # cheiron's own only (the opt-out): a tenant's 256 KiB of annotations stay out.
-        annotations={
-            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(PREFIX)
-        },
+        # cheiron's own only: a tenant's 256 KiB of annotations stay out.
+        annotations=_own(meta.get("annotations")),
         containers=pod_spec_images(template),
         pull_secrets=tuple(r.get("name", "") for r in template.get("imagePullSecrets") or [] if r),
         service_account=template.get("serviceAccountName") or "default",

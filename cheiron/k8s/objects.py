@@ -6,7 +6,8 @@ import logging
 import threading
 import uuid
 import weakref
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -39,22 +40,6 @@ class SecretData:
 
     type: str
     data: dict[str, bytes]
-
-
-@dataclass
-class _Flight:
-    """One read of a Secret in progress, whose answer the readers who came meanwhile share."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    result: SecretData | None = None
-    error: BaseException | None = None
-
-    def wait(self) -> SecretData | None:
-        """The read's answer, or its error, once it is in."""
-        self.done.wait()
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 # Answers about the apiserver, not the namespace: it is throttling (API Priority and
@@ -93,7 +78,8 @@ class Kube:
             weakref.WeakValueDictionary()
         )
         self._shared_lock = threading.Lock()
-        self._flights: dict[tuple[str, str], _Flight] = {}
+        # Reads in progress, whose answer readers who come meanwhile share.
+        self._flights: dict[tuple[str, str], Future[SecretData | None]] = {}
 
     # --- Secrets -------------------------------------------------------------------
 
@@ -118,19 +104,18 @@ class Kube:
             flight = self._flights.get(key)
             leads = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[key] = Future()
         if not leads:
-            return flight.wait()
+            return flight.result()
         try:
-            flight.result = self._read_secret(namespace, name)
+            flight.set_result(self._read_secret(namespace, name))
         except BaseException as e:
-            flight.error = e
+            flight.set_exception(e)
             raise
         finally:
             with self._shared_lock:
                 self._flights.pop(key, None)
-            flight.done.set()
-        return flight.result
+        return flight.result()
 
     def _read_secret(self, namespace: str, name: str) -> SecretData | None:
         secret = self._secret(namespace, name)

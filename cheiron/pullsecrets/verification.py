@@ -182,26 +182,14 @@ def outcome_with(  # noqa: PLR0917 - the answer and what it is weighed against
         # Unreachable or skipped: written as asked; what the Secrets held is gone with it.
         return replace(verified, accepted_digest=None)
     if kept is not None and kept.result is VerificationResult.VERIFIED:
-        return replace(
-            verified,
-            ok=False,
-            reason=CREDENTIALS_REJECTED,
-            message=(
-                f"{verdict.message}; the Secrets keep the previous credentials, which the "
-                "registry accepts"
-            ),
-            payload=None,
-            accepted_digest=accepted,
+        message = (
+            f"{verdict.message}; the Secrets keep the previous credentials, which the "
+            "registry accepts"
         )
+        return _withheld(verified, CREDENTIALS_REJECTED, message, accepted)
     if mode is Verification.ENFORCE:
-        return replace(
-            verified,
-            ok=False,
-            reason=CREDENTIALS_REJECTED,
-            message=f"{verdict.message}; not written (verification: Enforce)",
-            payload=None,
-            accepted_digest=None,
-        )
+        message = f"{verdict.message}; not written (verification: Enforce)"
+        return _withheld(verified, CREDENTIALS_REJECTED, message, None)
     return replace(verified, accepted_digest=None)
 
 
@@ -230,24 +218,20 @@ def _unanswered(  # noqa: PLR0917 - outcome_with's own inputs
         if held is not None:
             return replace(shown, message=message, payload=held, accepted_digest=accepted)
         # A merged Secret: a failed entry leaves it as it is.
-        return replace(
-            shown,
-            ok=False,
-            reason=VERIFICATION_PENDING,
-            message=message,
-            payload=None,
-            accepted_digest=accepted,
-        )
+        return _withheld(shown, VERIFICATION_PENDING, message, accepted)
     if mode is Verification.ENFORCE:
-        return replace(
-            shown,
-            ok=False,
-            reason=VERIFICATION_PENDING,
-            message=f"{waiting.message}; not written until it answers (verification: Enforce)",
-            payload=None,
-            accepted_digest=None,
-        )
+        message = f"{waiting.message}; not written until it answers (verification: Enforce)"
+        return _withheld(shown, VERIFICATION_PENDING, message, None)
     return replace(shown, accepted_digest=None)
+
+
+def _withheld(
+    outcome: EntryOutcome, reason: str, message: str, accepted: str | None
+) -> EntryOutcome:
+    """The entry failed with nothing to write (its Secrets keep what they hold)."""
+    return replace(
+        outcome, ok=False, reason=reason, message=message, payload=None, accepted_digest=accepted
+    )
 
 
 def rejected_written(outcome: EntryOutcome) -> bool:

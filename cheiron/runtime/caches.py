@@ -500,7 +500,7 @@ def build_caches(
     for kind, view in ((ManagerKind.NAMESPACED, caches.ipsm), (ManagerKind.CLUSTER, caches.cipsm)):
         if view is not None:
             view.add_handler(_forget_parsed(parsed[kind]))
-            view.add_handler(lambda *_change: caches.refresh_interest())
+            view.add_handler(_on_new_spec(caches.refresh_interest))
     if cluster and not namespaces:
         backups = caches.backups = custom_objects(BACKUP_PLURAL, _valid(backup_info), _everything)
         workload_lists = {
@@ -579,6 +579,18 @@ def fixed_caches(
         ),
         started=True,
     )
+
+
+def _on_new_spec(then: Callable[[], None]) -> Handler[ManagerObject]:
+    """Call `then` when a manager comes, goes or changes its spec; not at its status writes."""
+
+    def handler(
+        _kind: str, _key: Key, old: ManagerObject | None, new: ManagerObject | None
+    ) -> None:
+        if old is None or new is None or old.generation != new.generation:
+            then()
+
+    return handler
 
 
 def _forget_parsed(parsed: ParsedManagers) -> Handler[ManagerObject]:

@@ -163,3 +163,15 @@ def docker_config(secret: client.V1Secret) -> dict[str, Any]:
     """The decoded `.dockerconfigjson` of a pull Secret."""
     loaded: dict[str, Any] = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
     return loaded
+
+
+def pull_password(core: client.CoreV1Api, namespace: str, name: str) -> str | None:
+    """The password in a one-registry pull Secret, or None while the Secret is missing."""
+    try:
+        secret = core.read_namespaced_secret(name, namespace)
+    except client.ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    (auth,) = docker_config(secret)["auths"].values()
+    return str(auth["password"])

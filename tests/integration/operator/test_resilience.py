@@ -16,9 +16,9 @@ from cheiron.devcluster import ControlPlane
 from tests.support import crds as crd_support
 from tests.support.managers import (
     create_manager,
-    docker_config,
     inline,
     manager_body,
+    pull_password,
     pull_secrets,
     set_secrets,
     wait_for_pull_secrets,
@@ -58,16 +58,6 @@ def _exists(core: client.CoreV1Api, namespace: str, account: str) -> bool:
     return True
 
 
-def _password(core: client.CoreV1Api, namespace: str, name: str) -> str | None:
-    try:
-        secret = core.read_namespaced_secret(name, namespace)
-    except client.ApiException as e:
-        if e.status == 404:
-            return None
-        raise
-    return str(docker_config(secret)["auths"]["ghcr.io"]["password"])
-
-
 def test_an_apiserver_restart_is_ridden_out_without_restarting_the_operator(
     plane: ControlPlane, api: client.ApiClient, tmp_path: Path
 ) -> None:
@@ -83,7 +73,7 @@ def test_an_apiserver_restart_is_ridden_out_without_restarting_the_operator(
         api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
         core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
         set_secrets(custom, first, "m", [inline("reg", password="two")])
-        eventually(lambda: _password(core, first, "reg") == "two", what="the rotation")
+        eventually(lambda: pull_password(core, first, "reg") == "two", what="the rotation")
         core.create_namespaced_service_account(
             first, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="late"))
         )

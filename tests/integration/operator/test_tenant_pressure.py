@@ -6,8 +6,6 @@ objects of tests/support/pressure.py the operator peaked at 746 MiB after a rest
 chart's limit (512 MiB) killed it at every start, so every namespace lost its rotations.
 """
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from tests.support.managers import (
     create_manager,
     inline,
     manager_body,
+    pull_password,
     set_secrets,
     wait_for_pull_secrets,
 )
@@ -36,13 +35,6 @@ def plane() -> Iterator[ControlPlane]:
     """A control plane of this module's own: its etcd takes hundreds of MiB of tenants' data."""
     with crd_support.own_control_plane() as cp:
         yield cp
-
-
-def _password(core: client.CoreV1Api) -> str:
-    secret = core.read_namespaced_secret("reg", "served")
-    config_json = json.loads(base64.b64decode(secret.data[".dockerconfigjson"]))
-    auth = base64.b64decode(config_json["auths"]["ghcr.io"]["auth"]).decode()
-    return auth.partition(":")[2]
 
 
 def test_a_hostile_namespace_leaves_the_operator_serving_under_its_limit(
@@ -62,7 +54,11 @@ def test_a_hostile_namespace_leaves_the_operator_serving_under_its_limit(
         # The restart is where the old operator died: every list at once, under the limit.
         with OperatorProcess(plane.kubeconfig_path, log, preexec=cgroup.enter) as second:
             set_secrets(custom, "served", "m", [inline("reg", password="two")])
-            eventually(lambda: _password(core) == "two", timeout=180, what="the rotation")
+            eventually(
+                lambda: pull_password(core, "served", "reg") == "two",
+                timeout=180,
+                what="the rotation",
+            )
             assert second.exit_code() is None
         peak = cgroup.peak_bytes
         kills = cgroup.oom_kills

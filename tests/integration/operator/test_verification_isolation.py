@@ -17,9 +17,9 @@ from cheiron.dockerconfig import DockerConfig
 from tests.support.managers import (
     CLUSTER_PLURAL,
     create_manager,
-    docker_config,
     get_manager,
     manager_body,
+    pull_password,
     set_secrets,
 )
 from tests.support.operator import OperatorProcess
@@ -54,17 +54,6 @@ def _verification(
     custom: client.CustomObjectsApi, namespace: str | None, name: str, entry: str
 ) -> dict[str, Any]:
     return dict(_entries(custom, namespace, name).get(entry, {}).get("verification") or {})
-
-
-def _password(core: client.CoreV1Api, namespace: str, name: str) -> str | None:
-    try:
-        secret = core.read_namespaced_secret(name, namespace)
-    except client.ApiException as e:
-        if e.status == 404:
-            return None
-        raise
-    (auth,) = docker_config(secret)["auths"].values()
-    return str(auth["password"])
 
 
 def _failed_logins(registry: Registry, user: str) -> int:
@@ -132,9 +121,9 @@ def test_a_black_holed_registry_delays_nobody_elses_rotation(
         def landed() -> bool:
             in_flight.append(pit.held_connections)
             return (
-                _password(core, namespace, "reg") == NEW_PASSWORD
-                and _password(core, namespace, "own") == NEW_PASSWORD
-                and _password(core, namespace, "new") == NEW_PASSWORD
+                pull_password(core, namespace, "reg") == NEW_PASSWORD
+                and pull_password(core, namespace, "own") == NEW_PASSWORD
+                and pull_password(core, namespace, "new") == NEW_PASSWORD
             )
 
         eventually(landed, timeout=15, what="the rotations, while 200 checks hang")
@@ -262,10 +251,10 @@ def test_enforce_writes_nothing_the_registry_has_not_answered_about(
         assert waiting["reason"] == "VerificationPending"
         assert waiting["ready"] is False
         assert "not verified yet" in waiting["verification"]["message"]
-        assert _password(core, namespace, "slow") is None
+        assert pull_password(core, namespace, "slow") is None
         # The check's deadline is the registry's answer: unreachable, which Enforce writes.
         eventually(
-            lambda: _password(core, namespace, "slow") == PASSWORD,
+            lambda: pull_password(core, namespace, "slow") == PASSWORD,
             timeout=90,
             what="the entry written once its registry's silence is the answer",
         )
